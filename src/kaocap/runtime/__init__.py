@@ -1,0 +1,104 @@
+"""One small runtime interface: numpy in, numpy out, whatever engine runs the network.
+
+>>> from kaocap.runtime import open_session                       # doctest: +SKIP
+>>> session = open_session(path, "openvino", threads=1)
+>>> outputs = session.run({session.inputs[0].name: batch})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kaocap.errors import ModelError, RuntimeNotAvailable
+
+#: Runtimes by name, and the model file suffixes each one reads.
+RUNTIME_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "openvino": (".tflite", ".onnx", ".xml"),
+    "litert": (".tflite",),
+    "onnxruntime": (".onnx",),
+}
+RUNTIMES: tuple[str, ...] = tuple(RUNTIME_SUFFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A named tensor: ``shape`` uses -1 for a dynamic dimension; ``dtype`` a numpy dtype name."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+class Session(Protocol):
+    """A loaded network. ``run`` takes and returns float32/uint8 numpy arrays by tensor name."""
+
+    runtime: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def run(self, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]: ...
+
+
+def available_runtimes() -> tuple[str, ...]:
+    """The runtimes whose Python package imports on this machine."""
+    import importlib.util
+
+    modules = {"openvino": "openvino", "litert": "ai_edge_litert", "onnxruntime": "onnxruntime"}
+    return tuple(r for r in RUNTIMES if importlib.util.find_spec(modules[r]) is not None)
+
+
+def open_session(path: str | Path, runtime: str | None = None, *, threads: int = 1) -> Session:
+    """Load ``path`` with ``runtime`` (default: the first runtime that reads its suffix).
+
+    Raises ModelError for a missing or unreadable file and RuntimeNotAvailable for a runtime
+    that is not installed or does not read that file type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    suffix = path.suffix.lower()
+    if runtime is None:
+        runtime = next((r for r in available_runtimes() if suffix in RUNTIME_SUFFIXES[r]), None)
+        if runtime is None:
+            raise RuntimeNotAvailable(f"no installed runtime reads {suffix} files ({path.name})")
+    if runtime not in RUNTIME_SUFFIXES:
+        raise RuntimeNotAvailable(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if suffix not in RUNTIME_SUFFIXES[runtime]:
+        readable = ", ".join(RUNTIME_SUFFIXES[runtime])
+        raise RuntimeNotAvailable(f"{runtime} does not read {suffix} files (it reads {readable})")
+    if runtime not in available_runtimes():
+        raise RuntimeNotAvailable(f"runtime {runtime!r} is not installed (pip install kaocap)")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    try:
+        if runtime == "openvino":
+            from kaocap.runtime.openvino import OpenVinoSession as cls
+        elif runtime == "litert":
+            from kaocap.runtime.litert import LiteRtSession as cls
+        else:
+            from kaocap.runtime.onnxruntime import OrtSession as cls
+        return cls(path, threads=threads)
+    except (ModelError, RuntimeNotAvailable):
+        raise
+    except Exception as exc:  # each engine raises its own types for a corrupt file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load {path.name} with {runtime}: {first_line[:200]}") from exc
+
+
+def check_feeds(specs: tuple[TensorSpec, ...], feeds: Mapping[str, NDArray]) -> None:
+    """Raise ValueError where ``feeds`` misses an input or has the wrong rank/static dims."""
+    for spec in specs:
+        if spec.name not in feeds:
+            raise ValueError(f"missing input {spec.name!r}")
+        arr = np.asarray(feeds[spec.name])
+        ok = arr.ndim == len(spec.shape) and all(
+            d < 0 or d == a for d, a in zip(spec.shape, arr.shape)
+        )
+        if not ok:
+            raise ValueError(f"input {spec.name!r} expects shape {spec.shape}, got {arr.shape}")
