@@ -137,30 +137,36 @@ class HeadPose:
 
 @dataclass(frozen=True, slots=True)
 class Roi:
-    """A square, rotated region of the image that a network crop is taken from.
+    """A rotated rectangle of the image that a network crop is taken from (MediaPipe's RotatedRect).
 
-    center_xy: (2,) float32, px. size_px: side length, px. rotation_rad: counter-clockwise
-    rotation of the region as the viewer sees it (the crop is rotated back upright).
+    center_xy: (2,) float32 px. size_wh: (2,) float32 px, width and height before rotation.
+    rotation_rad: the rectangle's rotation, clockwise as the viewer sees the image (a positive
+    angle in image coordinates, whose y axis points down). The crop is rotated back upright.
     """
 
     center_xy: NDArray[np.float32]
-    size_px: float
+    size_wh: NDArray[np.float32]
     rotation_rad: float
 
     def __post_init__(self) -> None:
         _check("center_xy", self.center_xy, (2,))
+        _check("size_wh", self.size_wh, (2,))
 
-    def crop_matrix(self, out_size: int) -> NDArray[np.float64]:
-        """(2, 3) affine map from image px to crop px of an ``out_size`` square crop."""
-        scale = out_size / self.size_px
+    def crop_matrix(self, out_w: int, out_h: int | None = None) -> NDArray[np.float64]:
+        """(2, 3) affine map from image px to the px of an ``out_w`` x ``out_h`` crop.
+
+        The rectangle's edges land on the crop's outer pixel edges, as in MediaPipe's
+        ImageToTensorCalculator (``cv::boxPoints`` -> ``getPerspectiveTransform``).
+        """
+        out_h = out_w if out_h is None else out_h
         c, s = math.cos(self.rotation_rad), math.sin(self.rotation_rad)
-        # crop = scale * R(-theta_img) @ (p - center) + out/2, where the image y axis points down.
-        a = np.array([[c, -s], [s, c]]) * scale
-        t = out_size / 2 - a @ self.center_xy.astype(np.float64)
+        sx, sy = out_w / float(self.size_wh[0]), out_h / float(self.size_wh[1])
+        a = np.array([[c * sx, s * sx], [-s * sy, c * sy]])
+        t = np.array([out_w / 2, out_h / 2]) - a @ self.center_xy.astype(np.float64)
         return np.hstack([a, t[:, None]])
 
     def corners_xy(self) -> NDArray[np.float32]:
-        """(4, 2) px: the region's corners, clockwise from top-left of the upright crop."""
+        """(4, 2) px: the corners, clockwise from the upright crop's top-left."""
         inv = invert_affine(self.crop_matrix(1))
         unit = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=np.float64)
         return (unit @ inv.T).astype(np.float32)

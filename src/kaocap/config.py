@@ -1,0 +1,137 @@
+"""Configuration: a frozen dataclass per component, composed by PipelineConfig.
+
+TOML files map onto the same dataclasses (``[detector]``, ``[tracking]``, ``[filter]``,
+``[runtime]`` tables plus top-level keys); unknown keys and values of the wrong type fail with
+one line and a "did you mean" hint. Nothing is auto-corrected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kaocap.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """min_score: BlazeFace score threshold. nms_iou: weighted-NMS overlap. small_faces: when the
+    full-frame pass finds fewer faces than wanted, search again in overlapping tiles (finds
+    faces down to ~4% of the frame height). tile_fraction: tile side / frame short side."""
+
+    min_score: float = 0.5
+    nms_iou: float = 0.3
+    small_faces: bool = True
+    tile_fraction: float = 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    """enabled: crop each frame from the last landmarks (VIDEO mode); off = detect every frame.
+    min_presence: landmark-network presence below which a face is lost. redetect_interval:
+    also re-run the detector every N frames while tracking (0 = only when faces are missing)."""
+
+    enabled: bool = True
+    min_presence: float = 0.5
+    redetect_interval: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FilterConfig:
+    """One Euro filtering of landmarks, blendshapes and pose. enabled: None = on for live
+    sources (camera) and off otherwise."""
+
+    enabled: bool | None = None
+    min_cutoff: float = 1.5
+    beta: float = 0.05
+    d_cutoff: float = 1.0
+    blendshape_min_cutoff: float = 3.0
+    blendshape_beta: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Inference runtime per network (openvino, litert, onnxruntime; "" = measured default)
+    and intra-op threads per network."""
+
+    detector: str = ""
+    landmarks: str = ""
+    blendshapes: str = ""
+    threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """Everything the pipeline needs. calibration: path of a neutral-face calibration JSON."""
+
+    max_faces: int = 1
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    calibration: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1:
+            raise ConfigError(f"max_faces must be >= 1, got {self.max_faces}")
+        if self.runtime.threads < 1:
+            raise ConfigError(f"runtime.threads must be >= 1, got {self.runtime.threads}")
+        for name in ("min_score", "nms_iou"):
+            value = getattr(self.detector, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"detector.{name} must be in 0..1, got {value}")
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """A copy with top-level fields replaced, e.g. ``cfg.replace(max_faces=2)``."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a TOML file into a PipelineConfig (unknown keys or bad types raise ConfigError)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    return from_dict(PipelineConfig, data)
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from nested dicts, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+            raise ConfigError(f"unknown config key {prefix}{key!r}{hint}")
+        kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _coerce(hint: Any, value: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {name!r} must be a table")
+        return from_dict(hint, value, prefix=f"{name}.")
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for typ in allowed:
+        if typ is type(None) and value is None:
+            return value
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if typ is not type(None) and isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+            return value
+    wanted = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+    raise ConfigError(f"config key {name!r} must be {wanted}, got {type(value).__name__} {value!r}")

@@ -1,0 +1,1 @@
+"""Evaluation: agreement with the MediaPipe peer, accuracy against labels."""

@@ -1,0 +1,212 @@
+"""The one pipeline object: frames in, FrameResult out.
+
+>>> from kaocap import Pipeline, PipelineConfig, default_image
+>>> with Pipeline(PipelineConfig(max_faces=2)) as pipe:          # doctest: +SKIP
+...     result = pipe(default_image(), timestamp_ms=0)
+...     yaw, pitch, roll = result.faces[0].pose.euler_deg
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kaocap import models
+from kaocap.blendshapes import process as blend
+from kaocap.calibration import Calibration
+from kaocap.capture import Frame, Source, to_rgb8
+from kaocap.config import FilterConfig, PipelineConfig
+from kaocap.detect import FaceDetector
+from kaocap.filters import OneEuroFilter
+from kaocap.landmarks import process as lmk
+from kaocap.pose.process import estimate_head_pose
+from kaocap.runtime import Session, open_session
+from kaocap.types import Face, FrameResult, HeadPose, Roi, quaternion_to_matrix
+
+#: Runtime per network, chosen by measurement on this project's 2-core x86 machine
+#: (``kaocap bench --runtimes``): see README "Runtimes".
+DEFAULT_RUNTIMES = {"detector": "openvino", "landmarks": "openvino", "blendshapes": "litert"}
+#: Two faces whose ROIs overlap more than this are the same face.
+_SAME_FACE_IOU = 0.5
+
+
+@dataclass(slots=True)
+class _Track:
+    face_id: int
+    roi: Roi
+    filters: dict[str, OneEuroFilter] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Face capture: detection, tracking, 478 landmarks, 52 blendshapes, head pose, filtering.
+
+    Call it on RGB uint8 frames (H, W, 3) with strictly increasing ``timestamp_ms``; or use
+    ``stream(source)``. Tracking state lives inside; ``reset()`` forgets it.
+    """
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        rt, threads = self.config.runtime, self.config.runtime.threads
+        self._detector = FaceDetector(self._open("detector", "mediapipe_face_detector", rt.detector, threads),
+                                      self.config.detector)  # fmt: skip
+        self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
+        self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
+        self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
+        self._filtering = bool(self.config.filter.enabled)
+        self.reset()
+
+    @staticmethod
+    def _open(role: str, model_id: str, runtime: str, threads: int) -> Session:
+        return open_session(models.model_path(model_id), runtime or DEFAULT_RUNTIMES[role], threads=threads)
+
+    @property
+    def runtimes(self) -> dict[str, str]:
+        """The runtime each network runs on."""
+        return {"detector": self._detector.session.runtime, "landmarks": self._landmarks.runtime,
+                "blendshapes": self._blendshapes.runtime}  # fmt: skip
+
+    def reset(self) -> None:
+        """Forget tracked faces, filter state and the last timestamp."""
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._last_ts: int | None = None
+        self._frames_since_detect = 0
+        self._frame_index = 0
+
+    def close(self) -> None:
+        self._tracks = []
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stream(self, source: Source) -> Iterator[FrameResult]:
+        """Results for every frame of ``source``; filtering defaults to on for live sources."""
+        if self.config.filter.enabled is None:
+            self._filtering = source.live
+        for frame in source:
+            yield self.process(frame)
+
+    def process(self, frame: Frame) -> FrameResult:
+        """One :class:`kaocap.capture.Frame` (image, timestamp_ms, index)."""
+        return self(frame.image, frame.timestamp_ms, frame_index=frame.index)
+
+    def __call__(self, image: NDArray, timestamp_ms: int, *, frame_index: int | None = None) -> FrameResult:
+        """Faces in one RGB frame. ``timestamp_ms`` must increase from call to call."""
+        if self._last_ts is not None and timestamp_ms <= self._last_ts:
+            raise ValueError(f"timestamps must increase: {timestamp_ms} ms after {self._last_ts} ms")
+        self._last_ts = timestamp_ms
+        image = to_rgb8(image)
+        index = self._frame_index if frame_index is None else frame_index
+        self._frame_index = index + 1
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if self._needs_detection():
+            self._merge_detections(self._detector(image, self.config.max_faces))
+            self._frames_since_detect = 0
+            timings["detect"] = _ms(start)
+        self._frames_since_detect += 1
+        faces = self._track(image, timestamp_ms, timings) if self._tracks else []
+        if not self.config.tracking.enabled:
+            self._tracks = []
+        timings["total"] = _ms(start)
+        height, width = image.shape[:2]
+        return FrameResult(timestamp_ms, index, (width, height), tuple(faces), timings)
+
+    def _needs_detection(self) -> bool:
+        tracking = self.config.tracking
+        return (not tracking.enabled or len(self._tracks) < self.config.max_faces
+                or 0 < tracking.redetect_interval <= self._frames_since_detect)  # fmt: skip
+
+    def _merge_detections(self, detections) -> None:
+        """Fresh detections replace the ROI of the track they overlap, or start a new track."""
+        for det in detections:
+            roi = lmk.roi_from_detection(det)
+            same = next((t for t in self._tracks if _roi_iou(t.roi, roi) > _SAME_FACE_IOU), None)
+            if same is not None:
+                same.roi = roi
+            elif len(self._tracks) < self.config.max_faces:
+                self._tracks.append(_Track(self._next_id, roi))
+                self._next_id += 1
+
+    def _track(self, image: NDArray[np.uint8], timestamp_ms: int, timings: dict[str, float]) -> list[Face]:
+        start = time.perf_counter()
+        rois = [t.roi for t in self._tracks]
+        out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
+        raw, logits = (out[o.name] for o in self._landmarks.outputs[:2])
+        points = lmk.project(raw.reshape(len(rois), -1), rois)
+        scores = lmk.presence(logits)
+        timings["landmarks"] = _ms(start)
+        kept = [i for i, s in enumerate(scores) if s >= self.config.tracking.min_presence]
+        next_rois = {i: lmk.roi_from_landmarks(points[i]) for i in kept}
+        kept = _dedupe(kept, [self._tracks[i].face_id for i in kept], [next_rois[i] for i in kept])
+        faces = [self._face(self._tracks[i], points[i], float(scores[i]), image.shape, timestamp_ms, timings)
+                 for i in kept]  # fmt: skip
+        for i in kept:
+            self._tracks[i].roi = next_rois[i]
+        self._tracks = [self._tracks[i] for i in kept]
+        return faces
+
+    def _face(self, track: _Track, points, score: float, shape, timestamp_ms: int, timings) -> Face:
+        height, width = shape[:2]
+        start = time.perf_counter()
+        out = self._blendshapes.run({self._blendshapes.inputs[0].name: blend.network_input(points)})
+        values, valid = blend.to_arkit(next(iter(out.values())))
+        timings["blendshapes"] = timings.get("blendshapes", 0.0) + _ms(start)
+        start = time.perf_counter()
+        normalised = points / np.array([width, height, width], dtype=np.float32)
+        pose = estimate_head_pose(normalised, (width, height))
+        timings["pose"] = timings.get("pose", 0.0) + _ms(start)
+        if self._filtering:
+            points, values, pose = _filter(track, self.config.filter, points, values, pose, timestamp_ms / 1000)
+        if self._calibration is not None:
+            values = np.where(valid, self._calibration.apply(values), values).astype(np.float32)
+        return Face(track.face_id, score, lmk.bounding_box(points), points.astype(np.float32),
+                    values.astype(np.float32), valid, pose, track.roi)  # fmt: skip
+
+
+def _filter(track: _Track, cfg: FilterConfig, points, values, pose: HeadPose, t_s: float):
+    """One Euro filtering of one face's outputs; the quaternion is kept on one hemisphere."""
+    if not track.filters:
+        track.filters = {
+            "points": OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff),
+            "values": OneEuroFilter(cfg.blendshape_min_cutoff, cfg.blendshape_beta, cfg.d_cutoff),
+            "pose": OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff),
+        }
+    quat = pose.quaternion_wxyz
+    previous = track.filters["pose"]._x
+    if previous is not None and float(np.dot(previous[:4], quat)) < 0:
+        quat = -quat
+    smooth = track.filters["pose"](np.concatenate([quat, pose.translation_cm]), t_s)
+    pose = HeadPose(quaternion_to_matrix(smooth[:4]).astype(np.float32), smooth[4:].astype(np.float32))
+    points = track.filters["points"](points, t_s).astype(np.float32)
+    values = np.clip(track.filters["values"](values, t_s), 0, 1).astype(np.float32)
+    return points, values, pose
+
+
+def _dedupe(indices: list[int], face_ids: list[int], rois: list[Roi]) -> list[int]:
+    """Of faces whose next ROIs overlap (two tracks converged on one face), keep the oldest id."""
+    keep: list[int] = []
+    for k in sorted(range(len(indices)), key=lambda k: face_ids[k]):
+        if all(_roi_iou(rois[k], rois[j]) <= _SAME_FACE_IOU for j in keep):
+            keep.append(k)
+    return [indices[k] for k in sorted(keep)]
+
+
+def _roi_iou(a: Roi, b: Roi) -> float:
+    """IoU of the axis-aligned boxes of two ROIs (rotation ignored: a similarity measure)."""
+    lo = np.maximum(a.center_xy - a.size_wh / 2, b.center_xy - b.size_wh / 2)
+    hi = np.minimum(a.center_xy + a.size_wh / 2, b.center_xy + b.size_wh / 2)
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    union = float(np.prod(a.size_wh) + np.prod(b.size_wh)) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
