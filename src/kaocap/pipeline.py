@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,10 +89,15 @@ class Pipeline:
 
     def stream(self, source: Source) -> Iterator[FrameResult]:
         """Results for every frame of ``source``; filtering defaults to on for live sources."""
+        for _, result in self.stream_frames(source):
+            yield result
+
+    def stream_frames(self, source: Source, max_frames: int | None = None) -> Iterator[tuple[Frame, FrameResult]]:
+        """Like :meth:`stream`, with each result's input frame (for overlays and previews)."""
         if self.config.filter.enabled is None:
-            self._filtering = source.live
-        for frame in source:
-            yield self.process(frame)
+            self._filtering = bool(source.live)
+        for frame in itertools.islice(source, max_frames):
+            yield frame, self.process(frame)
 
     def process(self, frame: Frame) -> FrameResult:
         """One :class:`kaocap.capture.Frame` (image, timestamp_ms, index)."""

@@ -112,8 +112,9 @@ def compare(ours: dict[str, NDArray], peer: dict[str, NDArray]) -> Agreement:
     iod = np.linalg.norm(lm_p[:, LANDMARK_LEFT_EYE_OUTER, :2] - lm_p[:, LANDMARK_RIGHT_EYE_OUTER, :2], axis=1)
     dist = np.linalg.norm(lm_o[..., :2] - lm_p[..., :2], axis=2) / iod[:, None]
     diff = np.abs(ours["blendshapes"][both] - peer["blendshapes"][both])
-    per_shape = np.nanmean(diff, axis=0)
-    valid = ~np.isnan(per_shape)
+    valid = ~np.all(np.isnan(diff), axis=0)  # shapes one side does not produce (tongueOut)
+    per_shape = np.full(diff.shape[1], np.nan)
+    per_shape[valid] = np.nanmean(diff[:, valid], axis=0)
     worst = int(np.nanargmax(per_shape))
     angles = [rotation_angle_deg(a, b) for a, b in zip(ours["rotation"][both], peer["rotation"][both])]
     return Agreement(

@@ -1,0 +1,178 @@
+"""``kaocap`` command line. Each subcommand calls one public function (kaocap.jobs, kaocap.bench).
+
+Exit codes: 0 done; 1 unexpected failure; 2 bad usage or config; 3 unreadable input or lost
+source; 4 model or runtime problem; 5 output cannot be written; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from kaocap.config import PipelineConfig, load_config
+from kaocap.errors import ConfigError, KaocapError
+from kaocap.runtime import RUNTIMES
+
+log = logging.getLogger("kaocap")
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--config", help="TOML file with pipeline settings (command-line options override it)")
+    g.add_argument("--max-faces", type=int, help="most faces to track (default 1)")
+    g.add_argument("--detect-every-frame", action="store_true", help="no tracking: run the detector on every frame")
+    g.add_argument("--filter", dest="filter", action="store_const", const=True, help="One Euro smoothing on (default: on for cameras)")
+    g.add_argument("--no-filter", dest="filter", action="store_const", const=False, help="smoothing off")
+    g.add_argument("--calibration", help="neutral-face calibration JSON made by 'kaocap calibrate'")
+    g.add_argument("--threads", type=int, help="inference threads per network (default 1)")
+    for role in ("detector", "landmarks", "blendshapes"):
+        g.add_argument(f"--{role}-runtime", choices=RUNTIMES, help=f"runtime for the {role} network")
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    cfg = load_config(args.config) if args.config else PipelineConfig()
+    rt, tracking, filt = cfg.runtime, cfg.tracking, cfg.filter
+    if args.threads is not None:
+        rt = dataclasses.replace(rt, threads=args.threads)
+    for role in ("detector", "landmarks", "blendshapes"):
+        if getattr(args, f"{role}_runtime"):
+            rt = dataclasses.replace(rt, **{role: getattr(args, f"{role}_runtime")})
+    if args.detect_every_frame:
+        tracking = dataclasses.replace(tracking, enabled=False)
+    if args.filter is not None:
+        filt = dataclasses.replace(filt, enabled=args.filter)
+    changes = {"runtime": rt, "tracking": tracking, "filter": filt}
+    if args.max_faces is not None:
+        changes["max_faces"] = args.max_faces
+    if args.calibration:
+        changes["calibration"] = args.calibration
+    return cfg.replace(**changes)
+
+
+def _input(args: argparse.Namespace):
+    if args.camera is not None and args.input is not None:
+        raise ConfigError("give an input file or --camera, not both")
+    return args.camera if args.camera is not None else args.input
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kaocap.jobs import run
+
+    summary = run(_input(args), _config(args), jsonl=args.jsonl, csv=args.csv, preview=args.preview,
+                  landmarks=not args.no_landmarks, max_frames=args.max_frames,
+                  progress=not args.quiet and args.jsonl != "-")  # fmt: skip
+    if args.jsonl != "-":
+        _print_summary(summary)
+    if summary.error is not None:
+        print(f"kaocap: error: {summary.error} (stopped after {summary.frames} frames; outputs kept)", file=sys.stderr)
+        return summary.error.exit_code
+    return 0
+
+
+def _print_summary(summary) -> None:
+    print(f"{summary.source}: {summary.frames} frames, a face in {summary.frames_with_face}, "
+          f"{summary.ms_per_frame:.1f} ms/frame")  # fmt: skip
+    last = summary.last
+    if last is None or not last.faces or summary.frames > 1:
+        for path in summary.outputs:
+            print(f"  wrote {path}")
+        return
+    for face in last.faces:
+        yaw, pitch, roll = face.pose.euler_deg
+        top = sorted(((v, n) for n, v in face.to_dict()["blendshapes"].items()), reverse=True)[:8]
+        print(f"  face {face.face_id}: score {face.score:.2f}, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
+              f"position {face.pose.translation_cm.round(1).tolist()} cm")  # fmt: skip
+        print("  top blendshapes: " + ", ".join(f"{n} {v:.2f}" for v, n in top))
+    for path in summary.outputs:
+        print(f"  wrote {path}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from kaocap.jobs import calibrate
+
+    cal = calibrate(_input(args), args.out, seconds=args.seconds, config=_config(args))
+    print(f"calibrated from {cal.frames} frames; wrote {args.out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from kaocap.bench import bench, format_table, load_frames
+
+    frames = load_frames(args.input, args.frames)
+    with_peer = not args.no_peer
+    rows = bench(frames, threads=1, one_core=True, with_peer=with_peer)
+    rows += bench(frames, threads=None, one_core=False, with_peer=with_peer)
+    h, w = frames[0].shape[:2]
+    print(f"{len(frames)} frames of {w}x{h} (first 5 are warm-up)")
+    print(format_table(rows))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from kaocap.models import CARDS, cache_dir
+    from kaocap.runtime import available_runtimes
+
+    print(f"runtimes installed: {', '.join(available_runtimes())}")
+    print(f"cache: {cache_dir()}")
+    for card in CARDS.values():
+        print(f"{card.model_id}: {card.task}; {card.file_name} sha256 {card.sha256[:16]}…; {card.licence}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kaocap", description="Real-time face capture: ARKit blendshapes and head pose.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="capture from an image, folder, video or camera")
+    run.add_argument("input", nargs="?", help="image, folder of images or video file (default: the embedded portrait)")
+    run.add_argument("--camera", type=int, help="camera index")
+    run.add_argument("--jsonl", help="JSON Lines output, one line per frame ('-' = stdout)")
+    run.add_argument("--csv", help="Live Link Face CSV output (Blender/Unreal importers)")
+    run.add_argument("--preview", help="annotated preview video (.mp4)")
+    run.add_argument("--no-landmarks", action="store_true", help="leave the 478 landmarks out of JSON Lines")
+    run.add_argument("--max-frames", type=int, help="stop after this many frames")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_options(run)
+    run.set_defaults(func=cmd_run)
+
+    cal = sub.add_parser("calibrate", help="record the resting face; values at rest then read 0")
+    cal.add_argument("input", nargs="?", help="video or image of the resting face (default: embedded portrait)")
+    cal.add_argument("--camera", type=int, help="camera index")
+    cal.add_argument("--seconds", type=float, default=3.0, help="how long to record (default 3)")
+    cal.add_argument("-o", "--out", default="neutral.json", help="calibration file to write")
+    _add_pipeline_options(cal)
+    cal.set_defaults(func=cmd_calibrate)
+
+    bench = sub.add_parser("bench", help="kaocap vs MediaPipe FaceLandmarker, ms/frame side by side")
+    bench.add_argument("input", nargs="?", help="video to time (default: the embedded portrait, moving)")
+    bench.add_argument("--frames", type=int, default=200, help="frames to time (default 200)")
+    bench.add_argument("--no-peer", action="store_true", help="time kaocap alone (no mediapipe installed)")
+    bench.set_defaults(func=cmd_bench)
+
+    info = sub.add_parser("info", help="models, cards and runtimes")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="kaocap: %(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except KaocapError as exc:
+        print(f"kaocap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kaocap: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
