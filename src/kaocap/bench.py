@@ -57,24 +57,28 @@ def pinned(one_core: bool) -> Iterator[None]:
         os.sched_setaffinity(0, original)
 
 
-def _kaocap(tracking: bool, threads: int) -> Callable[[NDArray, int], int]:
+Engine = Callable[[NDArray, int], int]
+
+
+def _kaocap(stack: contextlib.ExitStack, tracking: bool, threads: int) -> Engine:
     config = PipelineConfig(tracking=TrackingConfig(enabled=tracking), runtime=RuntimeConfig(threads=threads))
-    pipe = Pipeline(config)
+    pipe = stack.enter_context(Pipeline(config))
     return lambda image, ts: len(pipe(image, ts).faces)
 
 
-def _mediapipe(mode: str) -> Callable[[NDArray, int], int]:
+def _mediapipe(stack: contextlib.ExitStack, mode: str) -> Engine:
     from kaocap.eval.peer import MediaPipePeer
 
-    peer = MediaPipePeer(mode=mode)
+    peer = stack.enter_context(MediaPipePeer(mode=mode))
     return lambda image, ts: len(peer.raw(image, ts).face_landmarks)
 
 
-def _engines(threads: int, with_peer: bool) -> dict[tuple[str, str], Callable[[NDArray, int], int]]:
-    engines = {("kaocap", "tracking"): _kaocap(True, threads), ("kaocap", "detect every frame"): _kaocap(False, threads)}
+def _engines(stack: contextlib.ExitStack, threads: int, with_peer: bool) -> dict[tuple[str, str], Engine]:
+    engines = {("kaocap", "tracking"): _kaocap(stack, True, threads),
+               ("kaocap", "detect every frame"): _kaocap(stack, False, threads)}  # fmt: skip
     if with_peer:
-        engines[("MediaPipe", "tracking")] = _mediapipe("video")
-        engines[("MediaPipe", "detect every frame")] = _mediapipe("image")
+        engines[("MediaPipe", "tracking")] = _mediapipe(stack, "video")
+        engines[("MediaPipe", "detect every frame")] = _mediapipe(stack, "image")
     return engines
 
 
@@ -82,10 +86,10 @@ def bench(frames: list[NDArray[np.uint8]], *, threads: int | None = None, one_co
           with_peer: bool = True, warmup: int = 5) -> list[BenchRow]:  # fmt: skip
     """Time every engine on ``frames``, interleaved frame by frame."""
     label = "1 core" if one_core else "default"
-    with pinned(one_core):
-        engines = _engines(threads or 1, with_peer)
-        times = {key: [] for key in engines}
-        faces = {key: 0 for key in engines}
+    with pinned(one_core), contextlib.ExitStack() as stack:
+        engines = _engines(stack, threads or 1, with_peer)
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in engines}
+        faces = dict.fromkeys(engines, 0)
         for i, image in enumerate(frames):
             for key, engine in engines.items():
                 start = time.perf_counter()

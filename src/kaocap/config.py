@@ -28,7 +28,7 @@ class DetectorConfig:
     min_score: float = 0.5
     nms_iou: float = 0.3
     small_faces: bool = True
-    tile_fraction: float = 0.75
+    tile_fraction: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,22 @@ class FaceDetector:
         self._in = session.inputs[0].name
         self._reg, self._cls = (o.name for o in session.outputs)
 
-    def _candidates(self, image: NDArray[np.uint8], region=None):
-        tensor, affine = process.letterbox(image, region)
-        out = self.session.run({self._in: tensor})
-        raw = process.decode(out[self._reg][0], out[self._cls][0, :, 0], self.config.min_score)
-        return process.to_image(raw, affine)
+    def _candidates(self, image: NDArray[np.uint8], regions: list) -> tuple[NDArray, NDArray, NDArray]:
+        """Decoded candidates of all ``regions`` (None = whole image), one batched network call."""
+        inputs = [process.letterbox(image, region) for region in regions]
+        out = self.session.run({self._in: np.concatenate([tensor for tensor, _ in inputs])})
+        regressors = process.split_batch(out[self._reg], len(inputs))
+        logits = process.split_batch(out[self._cls], len(inputs))[..., 0]
+        parts = [
+            process.to_image(process.decode(regressors[i], logits[i], self.config.min_score), affine)
+            for i, (_, affine) in enumerate(inputs)
+        ]
+        boxes, keypoints, scores = (np.concatenate(p) for p in zip(*parts))
+        return boxes, keypoints, scores
 
     def __call__(self, image: NDArray[np.uint8], max_faces: int) -> list[Detection]:
         """Detections sorted by score, at most ``max_faces``, in image px."""
-        found = process.weighted_nms(*self._candidates(image), self.config.nms_iou)
+        found = process.weighted_nms(*self._candidates(image, [None]), self.config.nms_iou)
         height, width = image.shape[:2]
         tile = int(min(height, width) * self.config.tile_fraction)
         if self.config.small_faces and len(found) < max_faces and max(height, width) >= _MIN_TILE_GAIN * tile:
@@ -45,9 +52,8 @@ class FaceDetector:
         return found[:max_faces]
 
     def _tiled(self, image: NDArray[np.uint8], tile: int, found: list[Detection]) -> list[Detection]:
-        parts = [self._candidates(image, r) for r in process.tile_regions(image.shape[1], image.shape[0], tile)]
-        boxes, keypoints, scores = (np.concatenate(p) for p in zip(*parts))
-        fresh = process.weighted_nms(boxes, keypoints, scores, self.config.nms_iou)
+        regions = process.tile_regions(image.shape[1], image.shape[0], tile)
+        fresh = process.weighted_nms(*self._candidates(image, regions), self.config.nms_iou)
         return [d for d in fresh if not any(_contains(f.box, d) for f in found)]
 
 

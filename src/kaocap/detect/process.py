@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 INPUT_SIZE = 128
 NUM_KEYPOINTS = 6
+NUM_ANCHORS = 896
 # SsdAnchorsCalculator options of MediaPipe's FaceDetectorGraph (short-range model).
 _ANCHOR_STRIDES = (8, 16, 16, 16)
 _ANCHOR_MIN_SCALE, _ANCHOR_MAX_SCALE = 0.1484375, 0.75
@@ -30,6 +31,32 @@ class Detection:
     box: NDArray[np.float32]
     keypoints: NDArray[np.float32]
     score: float
+
+
+@cache
+def anchor_groups() -> tuple[int, ...]:
+    """Anchors per output head (layers sharing a stride form one head): (512, 384)."""
+    sizes, layer = [], 0
+    while layer < len(_ANCHOR_STRIDES):
+        stride, per_cell = _ANCHOR_STRIDES[layer], 0
+        while layer < len(_ANCHOR_STRIDES) and _ANCHOR_STRIDES[layer] == stride:
+            per_cell, layer = per_cell + 2, layer + 1
+        sizes.append(math.ceil(INPUT_SIZE / stride) ** 2 * per_cell)
+    return tuple(sizes)
+
+
+def split_batch(output: NDArray[np.float32], batch: int) -> NDArray[np.float32]:
+    """(1, batch * 896, C) network output of a batch -> (batch, 896, C).
+
+    The network flattens each head to [1, -1, C] and concatenates the heads, so a batch comes
+    back head-major: all images' head-1 anchors, then all images' head-2 anchors.
+    """
+    flat = output.reshape(-1, output.shape[-1])
+    parts, start = [], 0
+    for size in anchor_groups():
+        parts.append(flat[start:start + batch * size].reshape(batch, size, -1))
+        start += batch * size
+    return np.concatenate(parts, axis=1)
 
 
 @cache

@@ -97,8 +97,9 @@ def check_feeds(specs: tuple[TensorSpec, ...], feeds: Mapping[str, NDArray]) -> 
         if spec.name not in feeds:
             raise ValueError(f"missing input {spec.name!r}")
         arr = np.asarray(feeds[spec.name])
+        # The batch (first) dimension may always differ: every adapter reshapes for it.
         ok = arr.ndim == len(spec.shape) and all(
-            d < 0 or d == a for d, a in zip(spec.shape, arr.shape)
+            d < 0 or d == a for d, a in zip(spec.shape[1:], arr.shape[1:])
         )
         if not ok:
             raise ValueError(f"input {spec.name!r} expects shape {spec.shape}, got {arr.shape}")

@@ -1,4 +1,8 @@
-"""OpenVINO adapter: reads .tflite, .onnx and IR .xml; latency hints, capped threads."""
+"""OpenVINO adapter: reads .tflite, .onnx and IR .xml; latency hints, capped threads.
+
+Models are compiled once per input shape actually used (static shapes run faster on the CPU
+plugin; a model with a fixed batch of 1 can still take a batch of N), and kept for reuse.
+"""
 
 from __future__ import annotations
 
@@ -35,23 +39,29 @@ class OpenVinoSession:
         import openvino.properties as props
         import openvino.properties.hint as hints
 
-        core = _core()
-        model = core.read_model(str(path))
-        config = {
+        self._model = _core().read_model(str(path))
+        self._config = {
             hints.performance_mode: hints.PerformanceMode.LATENCY,
             props.inference_num_threads: threads,
             hints.num_requests: 1,
         }
-        self._compiled = core.compile_model(model, "CPU", config)
-        self._request = self._compiled.create_infer_request()
-        self.inputs = tuple(_spec(p) for p in self._compiled.inputs)
-        self.outputs = tuple(_spec(p) for p in self._compiled.outputs)
+        self.inputs = tuple(_spec(p) for p in self._model.inputs)
+        self.outputs = tuple(_spec(p) for p in self._model.outputs)
+        self._compiled: dict[tuple, tuple] = {}
+        # The common case first: batch 1.
+        self._compile(tuple(tuple(1 if d < 0 else d for d in s.shape) for s in self.inputs))
+
+    def _compile(self, shapes: tuple) -> tuple:
+        self._model.reshape({port: list(shape) for port, shape in zip(self._model.inputs, shapes)})
+        compiled = _core().compile_model(self._model, "CPU", self._config)
+        entry = (compiled, compiled.create_infer_request())
+        self._compiled[shapes] = entry
+        return entry
 
     def run(self, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:
         check_feeds(self.inputs, feeds)
         ordered = [np.ascontiguousarray(feeds[s.name]) for s in self.inputs]
-        result = self._request.infer(ordered, share_inputs=True)
-        return {
-            spec.name: np.array(result[port])
-            for spec, port in zip(self.outputs, self._compiled.outputs)
-        }
+        key = tuple(a.shape for a in ordered)
+        compiled, request = self._compiled.get(key) or self._compile(key)
+        result = request.infer(ordered, share_inputs=True)
+        return {spec.name: np.array(result[port]) for spec, port in zip(self.outputs, compiled.outputs)}
