@@ -115,3 +115,45 @@ def format_table(rows: list[BenchRow]) -> str:
             found = f"{ours.faces_found}/{peer.faces_found}" if peer else f"{ours.faces_found}/-"
             lines.append(f"{threads:<9}{mode:<20}{ours.ms_per_frame:>10.2f}{peer_ms:>14}{ratio:>8}{found:>12}")
     return "\n".join(lines)
+
+
+_NETWORKS = {"detector": "mediapipe_face_detector", "landmarks": "mediapipe_face_landmarks",
+             "blendshapes": "mediapipe_face_blendshapes"}  # fmt: skip
+
+
+def bench_runtimes(repeats: int = 200, threads: int = 1) -> dict[str, dict[str, float]]:
+    """Median ms per call of every network on every installed runtime that reads its file."""
+    from kaocap.models import model_path
+    from kaocap.runtime import RUNTIME_SUFFIXES, available_runtimes, open_session
+
+    rng = np.random.default_rng(0)
+    table: dict[str, dict[str, float]] = {}
+    for role, model_id in _NETWORKS.items():
+        path = model_path(model_id)
+        for runtime in available_runtimes():
+            if path.suffix not in RUNTIME_SUFFIXES[runtime]:
+                continue
+            session = open_session(path, runtime, threads=threads)
+            feeds = {s.name: rng.random([max(d, 1) for d in s.shape]).astype(s.dtype) for s in session.inputs}
+            table.setdefault(role, {})[runtime] = _median_ms(lambda: session.run(feeds), repeats)
+    return table
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    for _ in range(10):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return 1000 * float(np.median(samples))
+
+
+def format_runtimes(table: dict[str, dict[str, float]]) -> str:
+    runtimes = sorted({r for row in table.values() for r in row})
+    lines = [f"{'network':<13}" + "".join(f"{r:>13}" for r in runtimes) + "   fastest"]
+    for role, row in table.items():
+        cells = "".join(f"{row[r]:>13.3f}" if r in row else f"{'-':>13}" for r in runtimes)
+        lines.append(f"{role:<13}{cells}   {min(row, key=row.get)}")
+    return "\n".join(lines)

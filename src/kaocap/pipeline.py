@@ -30,7 +30,7 @@ from kaocap.types import Face, FrameResult, HeadPose, Roi, quaternion_to_matrix
 
 #: Runtime per network, chosen by measurement on this project's 2-core x86 machine
 #: (``kaocap bench --runtimes``): see README "Runtimes".
-DEFAULT_RUNTIMES = {"detector": "openvino", "landmarks": "openvino", "blendshapes": "litert"}
+DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert"}
 #: Two faces whose ROIs overlap more than this are the same face.
 _SAME_FACE_IOU = 0.5
 

@@ -36,9 +36,11 @@ class OpenVinoSession:
     runtime = "openvino"
 
     def __init__(self, path: Path, *, threads: int = 1) -> None:
+        import openvino as ov
         import openvino.properties as props
         import openvino.properties.hint as hints
 
+        self._ov = ov
         self._model = _core().read_model(str(path))
         self._config = {
             hints.performance_mode: hints.PerformanceMode.LATENCY,
@@ -62,6 +64,8 @@ class OpenVinoSession:
         check_feeds(self.inputs, feeds)
         ordered = [np.ascontiguousarray(feeds[s.name]) for s in self.inputs]
         key = tuple(a.shape for a in ordered)
-        compiled, request = self._compiled.get(key) or self._compile(key)
-        result = request.infer(ordered, share_inputs=True)
-        return {spec.name: np.array(result[port]) for spec, port in zip(self.outputs, compiled.outputs)}
+        _, request = self._compiled.get(key) or self._compile(key)
+        for i, array in enumerate(ordered):  # zero-copy inputs, no data-dispatcher overhead
+            request.set_input_tensor(i, self._ov.Tensor(array, shared_memory=True))
+        request.infer()
+        return {spec.name: request.get_output_tensor(i).data.copy() for i, spec in enumerate(self.outputs)}
