@@ -84,7 +84,7 @@ def _print_summary(summary) -> None:
         yaw, pitch, roll = face.pose.euler_deg
         top = sorted(((v, n) for n, v in face.to_dict()["blendshapes"].items()), reverse=True)[:8]
         print(f"  face {face.face_id}: score {face.score:.2f}, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
-              f"position {face.pose.translation_cm.round(1).tolist()} cm")  # fmt: skip
+              "position (" + ", ".join(f"{v:.1f}" for v in face.pose.translation_cm) + ") cm")  # fmt: skip
         print("  top blendshapes: " + ", ".join(f"{n} {v:.2f}" for v, n in top))
     for path in summary.outputs:
         print(f"  wrote {path}")

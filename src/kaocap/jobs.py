@@ -16,7 +16,7 @@ from pathlib import Path
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, default_image, open_source
 from kaocap.config import PipelineConfig
-from kaocap.errors import KaocapError
+from kaocap.errors import InputError, KaocapError
 from kaocap.pipeline import Pipeline
 from kaocap.types import FrameResult
 
@@ -123,6 +123,9 @@ def run(
             log.debug("job stopped early", exc_info=True)
             summary.error = exc
         summary.seconds = time.perf_counter() - started
+        ended_early = getattr(src, "ended_early", None)
+        if summary.error is None and ended_early and (max_frames is None or summary.frames < max_frames):
+            summary.error = InputError(ended_early)
     return summary
 
 

@@ -25,7 +25,8 @@ class VideoSource(SourceBase):
     made strictly increasing (a repeated or decreasing value becomes previous + 1); a frame
     without pts gets ``index * 1000 / fps``. The first frame is decoded on opening, so a file that
     cannot be decoded at all fails early with :class:`~kaocap.errors.InputError`. A truncated or
-    corrupt file yields the frames it can decode, then logs one warning and stops.
+    corrupt file yields the frames it can decode, then stops; ``ended_early`` then holds a
+    one-line description (jobs report it as an error after keeping what was decoded).
 
     >>> with VideoSource("clip.mp4") as src:               # doctest: +SKIP
     ...     for frame in src: print(frame.timestamp_ms, frame.image.shape)
@@ -49,6 +50,7 @@ class VideoSource(SourceBase):
         self.fps = float(rate) if rate else None
         self.frame_count = int(self._stream.frames) or None
         self._closed = False
+        self.ended_early: str | None = None
         self._frames = self._decode()
         self._first = self._first_frame()
 
@@ -82,15 +84,12 @@ class VideoSource(SourceBase):
                 raise InputError(
                     f"{self.path}: no frame could be decoded ({_reason(err)})"
                 ) from None
-            logger.warning(
-                "%s: decoding stopped after %d frames (%s)", self.path, index, _reason(err)
-            )
+            self.ended_early = f"{self.path}: decoding stopped after {index} frames ({_reason(err)})"
+            logger.warning("%s", self.ended_early)
             return
         if self.frame_count and index < self.frame_count and not self._closed:
-            logger.warning(
-                "%s: decoded %d of %d declared frames; the file looks truncated",
-                self.path, index, self.frame_count,
-            )  # fmt: skip
+            self.ended_early = f"{self.path}: decoded {index} of {self.frame_count} declared frames; the file looks truncated"
+            logger.warning("%s", self.ended_early)
 
     def _timestamp_ms(self, pts: int | None, index: int) -> int:
         if pts is None or self._stream.time_base is None:

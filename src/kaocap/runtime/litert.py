@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from kaocap.runtime import TensorSpec, check_feeds
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the C++ library's own stderr lines (file descriptor 2) while inside."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _spec(detail: dict) -> TensorSpec:
@@ -23,8 +44,9 @@ class LiteRtSession:
     def __init__(self, path: Path, *, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interp = Interpreter(model_path=str(path), num_threads=threads)
-        self._interp.allocate_tensors()
+        with _quiet_stderr():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._interp = Interpreter(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()
         self._out = self._interp.get_output_details()
         self.inputs = tuple(_spec(d) for d in self._in)
