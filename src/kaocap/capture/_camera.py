@@ -104,6 +104,16 @@ class _LatestFrame:
         return not self._thread.is_alive()
 
 
+def _quiet_video_capture(index: int) -> cv2.VideoCapture:
+    """cv2.VideoCapture without OpenCV's multi-line backend chatter when the camera is absent."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(index)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class CameraSource(SourceBase):
     """A live camera (OpenCV ``VideoCapture``) that drops stale frames instead of queueing them.
 
@@ -137,7 +147,7 @@ class CameraSource(SourceBase):
         self.timeout_s = float(timeout_s)
         self._grabber: _LatestFrame | None = None
         self._close_lock = threading.Lock()
-        factory: CaptureFactory = capture_factory or cv2.VideoCapture
+        factory: CaptureFactory = capture_factory or _quiet_video_capture
         self._capture = factory(self.index)
         if not self._capture.isOpened():
             self._capture.release()

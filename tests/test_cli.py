@@ -1,0 +1,131 @@
+"""The CLI through ``main([...])``: jobs, outputs, and every bad input with its exit code."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from kaocap.cli import main
+from kaocap.capture import default_image
+from kaocap.stream.csv_livelink import read_livelink_csv
+from tests.conftest import shared
+
+CLIP = ("sadtalker", "examples", "ref_video", "WDA_KatieHill_000.mp4")
+
+
+def _one_line_error(capsys, needle: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("kaocap: error:") and needle in err[-1], err
+
+
+def test_run_on_the_embedded_default(capsys):
+    assert main(["run", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "a face in 1" in out and "face 0:" in out and "mouthSmile" in out
+
+
+def test_run_writes_every_output(tmp_path):
+    jsonl, csv, preview = tmp_path / "out.jsonl", tmp_path / "out.csv", tmp_path / "out.mp4"
+    code = main(["run", str(shared("videos", *CLIP)), "--jsonl", str(jsonl), "--csv", str(csv),
+                 "--preview", str(preview), "--max-frames", "12", "-q"])  # fmt: skip
+    assert code == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(lines) == 12 and all(len(line["faces"]) == 1 for line in lines)
+    assert [line["frame"] for line in lines] == list(range(12))
+    timecodes, values, names = read_livelink_csv(csv)
+    assert len(timecodes) == 12 and values.shape == (12, 61) and names[0] == "EyeBlinkLeft"
+    with av.open(str(preview)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12
+
+
+def test_jsonl_to_stdout_is_pure_json(capsys):
+    assert main(["run", "--jsonl", "-", "--no-landmarks"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "landmarks" not in json.loads(lines[0])["faces"][0]
+
+
+def test_image_folder_and_no_face_image(tmp_path):
+    cv2.imwrite(str(tmp_path / "a_face.png"), cv2.cvtColor(default_image(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "b_wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    out = tmp_path / "out.jsonl"
+    assert main(["run", str(tmp_path), "--jsonl", str(out), "-q"]) == 0
+    faces = [len(json.loads(line)["faces"]) for line in out.read_text().splitlines()]
+    assert faces == [1, 0]
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("missing.mp4", None, "no such file"),
+    ("empty.mp4", b"", "empty"),
+    ("notes.mp4", b"not a video", "not a video"),
+    ("bad.png", b"\x89PNG garbage", "not an image"),
+])  # fmt: skip
+def test_unreadable_inputs_exit_3_with_one_line(tmp_path, capsys, name, content, needle):
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    assert main(["run", str(tmp_path / name), "-q"]) == 3
+    _one_line_error(capsys, needle)
+
+
+def test_camera_that_does_not_exist(capsys):
+    assert main(["run", "--camera", "99", "-q"]) == 3
+    _one_line_error(capsys, "camera 99")
+
+
+def _faststart_truncated(tmp_path):
+    """A real clip remuxed with its index first, then cut to a third: it ends mid-stream."""
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(shared("videos", *CLIP))) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    return cut
+
+
+def test_video_that_ends_mid_stream_keeps_whole_outputs(tmp_path, capsys):
+    jsonl, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    code = main(["run", str(_faststart_truncated(tmp_path)), "--jsonl", str(jsonl), "--csv", str(csv), "-q"])
+    assert code == 3
+    _one_line_error(capsys, "truncated")
+    lines = jsonl.read_text().splitlines()
+    assert 10 < len(lines) < 200 and all(json.loads(line)["faces"] for line in lines)
+    assert len(read_livelink_csv(csv)[0]) == len(lines)
+
+
+def test_unwritable_output_exits_5(capsys):
+    assert main(["run", "--jsonl", "/nonexistent-dir/x/out.jsonl", "-q"]) == 5
+    _one_line_error(capsys, "out.jsonl")
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text("max_face = 3\n")
+    assert main(["run", "--config", str(cfg), "-q"]) == 2
+    _one_line_error(capsys, "did you mean 'max_faces'")
+
+
+def test_calibrate_then_run_with_it(tmp_path, capsys):
+    cal = tmp_path / "neutral.json"
+    assert main(["calibrate", str(shared("videos", *CLIP)), "--seconds", "1", "-o", str(cal)]) == 0
+    neutral = json.loads(cal.read_text())
+    assert neutral["frames"] >= 10 and set(neutral["neutral"]) >= {"jawOpen", "tongueOut"}
+    out = tmp_path / "out.jsonl"
+    assert main(["run", str(shared("videos", *CLIP)), "--calibration", str(cal), "--max-frames", "25",
+                 "--jsonl", str(out), "-q"]) == 0  # fmt: skip
+    rows = [json.loads(line)["faces"][0]["blendshapes"] for line in out.read_text().splitlines()]
+    resting = np.median([[r[k] for k in ("eyeSquintLeft", "mouthClose", "browDownLeft")] for r in rows], axis=0)
+    assert resting.max() < 0.05
+
+
+def test_bench_prints_the_table(capsys):
+    assert main(["bench", "--frames", "8", "--no-peer"]) == 0
+    out = capsys.readouterr().out
+    assert "tracking" in out and "detect every frame" in out and "1 core" in out
