@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+#: One clock for every test that feeds the session-wide pipeline (timestamps must increase).
+clock = itertools.count(1)
 
 
 def shared(*parts: str) -> Path:

@@ -129,3 +129,9 @@ def test_bench_prints_the_table(capsys):
     assert main(["bench", "--frames", "8", "--no-peer"]) == 0
     out = capsys.readouterr().out
     assert "tracking" in out and "detect every frame" in out and "1 core" in out
+
+
+def test_bench_runtimes_table(capsys):
+    assert main(["bench", "--runtimes", "--frames", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "landmarks" in out and "blendshapes" in out and "fastest" in out

@@ -6,16 +6,13 @@ scripts/make_goldens.py); the frames are decoded here from ../shared/data/videos
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from kaocap.eval.agreement import compare, decode_frames
-from tests.conftest import ROOT, shared
+from tests.conftest import ROOT, clock, shared
 
 GOLDEN = ROOT / "tests" / "golden" / "mediapipe_golden.npz"
-_clock = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +39,7 @@ def _ours(pipe, golden) -> dict[str, np.ndarray]:
     out = {"found": np.zeros(n, bool), "landmarks_px": np.full((n, 478, 3), np.nan),
            "blendshapes": np.full((n, 52), np.nan), "rotation": np.full((n, 3, 3), np.nan)}  # fmt: skip
     for row, image in _frames(golden):
-        result = pipe(image, next(_clock))
+        result = pipe(image, next(clock))
         if result.faces:
             face = result.faces[0]
             out["found"][row] = True

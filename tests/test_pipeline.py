@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import cv2
 import numpy as np
 import pytest
@@ -12,9 +10,8 @@ from kaocap import BLENDSHAPES, Pipeline
 from kaocap.capture import default_image
 from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 from kaocap.eval.agreement import compare, decode_frames
-from tests.conftest import ROOT, shared
+from tests.conftest import ROOT, clock, shared
 
-_clock = itertools.count(1)
 KATIE = "sadtalker/examples/ref_video/WDA_KatieHill_000.mp4"
 AOC = "sadtalker/examples/ref_video/WDA_AlexandriaOcasioCortez_000.mp4"
 
@@ -24,7 +21,7 @@ def _clip(name: str, indices) -> list[np.ndarray]:
 
 
 def test_default_image_has_one_full_face(pipeline_image_mode):
-    result = pipeline_image_mode(default_image(), next(_clock))
+    result = pipeline_image_mode(default_image(), next(clock))
     assert len(result.faces) == 1
     face = result.faces[0]
     assert face.score > 0.9
@@ -42,7 +39,7 @@ def test_default_image_has_one_full_face(pipeline_image_mode):
     np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8),
 ], ids=["black", "noise"])  # fmt: skip
 def test_no_face_is_an_empty_list(pipeline_image_mode, image):
-    result = pipeline_image_mode(image, next(_clock))
+    result = pipeline_image_mode(image, next(clock))
     assert result.faces == ()
     assert result.to_dict()["faces"] == []
 
@@ -54,7 +51,7 @@ def test_no_face_is_an_empty_list(pipeline_image_mode, image):
     lambda im: cv2.resize(im, (7680, 4320)),
 ], ids=["grey", "rgba", "uint16", "8k"])  # fmt: skip
 def test_odd_images_are_converted(pipeline_image_mode, convert):
-    result = pipeline_image_mode(convert(default_image()), next(_clock))
+    result = pipeline_image_mode(convert(default_image()), next(clock))
     assert len(result.faces) == 1
 
 
@@ -95,10 +92,10 @@ def peer():
 @pytest.mark.parametrize("clip,index", SMALL_CASES)
 def test_small_faces_in_full_hd_are_found(pipeline_image_mode, peer, clip, index):
     image = _clip(clip, [index])[0]
-    big = pipeline_image_mode(image, next(_clock)).faces[0]
+    big = pipeline_image_mode(image, next(clock)).faces[0]
     for pos in [(0.05, 0.1), (0.5, 0.5), (0.95, 0.85)]:
         frame, scale, offset = _shrink_and_pad(image, big.box[2] - big.box[0], pos)
-        faces = pipeline_image_mode(frame, next(_clock)).faces
+        faces = pipeline_image_mode(frame, next(clock)).faces
         assert len(faces) == 1, f"170-px face at {pos} not found"
         expected = big.landmarks[:, :2] * scale + offset
         iod = np.linalg.norm(expected[33] - expected[263])

@@ -99,8 +99,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from kaocap.bench import bench, format_table, load_frames
+    from kaocap.bench import bench, bench_runtimes, format_runtimes, format_table, load_frames
 
+    if args.runtimes:
+        print("median ms per call, 1 thread, same inputs")
+        print(format_runtimes(bench_runtimes(repeats=args.frames)))
+        return 0
     frames = load_frames(args.input, args.frames)
     with_peer = not args.no_peer
     rows = bench(frames, threads=1, one_core=True, with_peer=with_peer)
@@ -151,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("input", nargs="?", help="video to time (default: the embedded portrait, moving)")
     bench.add_argument("--frames", type=int, default=200, help="frames to time (default 200)")
     bench.add_argument("--no-peer", action="store_true", help="time kaocap alone (no mediapipe installed)")
+    bench.add_argument("--runtimes", action="store_true", help="time each network on each installed runtime instead")
     bench.set_defaults(func=cmd_bench)
 
     info = sub.add_parser("info", help="models, cards and runtimes")
