@@ -39,7 +39,9 @@ def test_run_writes_every_output(tmp_path):
     timecodes, values, names = read_livelink_csv(csv)
     assert len(timecodes) == 12 and values.shape == (12, 61) and names[0] == "EyeBlinkLeft"
     with av.open(str(preview)) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 12
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 12 and frames[0].shape == (512, 512, 3)
+    assert frames[0].mean() > 40  # the video frame under the overlay, not black
 
 
 def test_jsonl_to_stdout_is_pure_json(capsys):
@@ -135,3 +137,31 @@ def test_bench_runtimes_table(capsys):
     assert main(["bench", "--runtimes", "--frames", "5"]) == 0
     out = capsys.readouterr().out
     assert "landmarks" in out and "blendshapes" in out and "fastest" in out
+
+
+class _CameraThatDies:
+    """A live source that delivers three frames, then loses its device."""
+
+    name, live, fps, frame_count = "camera 0", True, 30.0, None
+
+    def __iter__(self):
+        from kaocap.capture import Frame
+        from kaocap.errors import SourceLost
+
+        for i in range(3):
+            yield Frame(default_image(), 33 * i, i)
+        raise SourceLost("camera 0 stopped delivering frames")
+
+    def close(self):
+        pass
+
+
+def test_camera_lost_mid_stream_keeps_outputs(tmp_path, capsys, monkeypatch):
+    import kaocap.jobs
+
+    monkeypatch.setattr(kaocap.jobs, "open_source", lambda spec: _CameraThatDies())
+    out, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    assert main(["run", "--camera", "0", "--jsonl", str(out), "--csv", str(csv), "-q"]) == 3
+    _one_line_error(capsys, "camera 0 stopped delivering frames")
+    assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]
+    assert len(read_livelink_csv(csv)[0]) == 3

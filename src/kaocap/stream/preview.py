@@ -159,32 +159,42 @@ def _draw_bars(canvas: NDArray[np.uint8], face: Face) -> None:
         )
 
 
+def _even_size(size: tuple[float, float]) -> tuple[int, int]:
+    """(width, height) rounded down to even px (yuv420p needs them), at least 2 x 2."""
+    width, height = int(size[0]) // 2 * 2, int(size[1]) // 2 * 2
+    if width < 2 or height < 2:
+        raise ValueError(f"size must be at least 2 x 2 px, got {size}")
+    return width, height
+
+
 def _pick_codec() -> str:
     return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+#: Longest side of a preview whose size is taken from its first frame.
+_MAX_AUTO_SIDE = 1280
 
 
 class PreviewWriter:
     """Encode annotated frames to an MP4 (codec, timing and crash safety in the module docstring).
 
     ``size`` is the output (width, height) in px, rounded down to even numbers (yuv420p needs
-    them); frames of another size are resized after drawing. ``write(result, image)`` draws
-    ``result`` over ``image`` (the frame it was computed on); without an image it draws on black.
+    them); None takes the first frame's size, its long side capped at 1280 px. Frames of another
+    size are resized after drawing. ``write(result, image)`` draws ``result`` over ``image`` (the
+    frame it was computed on); without an image it draws on black.
 
     >>> with PreviewWriter("preview.mp4", fps=30, size=(640, 480)) as out:   # doctest: +SKIP
     ...     out.write(result, frame.image)
     """
 
     def __init__(
-        self, path: str | Path, fps: float = 30.0, size: tuple[int, int] = (640, 480)
+        self, path: str | Path, fps: float = 30.0, size: tuple[int, int] | None = None
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        width, height = (int(size[0]) // 2 * 2, int(size[1]) // 2 * 2)
-        if width < 2 or height < 2:
-            raise ValueError(f"size must be at least 2 x 2 px, got {size}")
         self.path = Path(path)
         self.fps = float(fps)
-        self.size = (width, height)
+        self.size = _even_size(size) if size is not None else None
         self.codec = _pick_codec()
         self.frames_written = 0
         open_output(self.path, binary=True).close()  # fail early, with a one-line message
@@ -193,7 +203,7 @@ class PreviewWriter:
                 str(self.path), "w", format="mp4",
                 container_options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
             )  # fmt: skip
-            self._stream = self._add_stream()
+            self._stream = self._add_stream() if self.size is not None else None
         except (av.FFmpegError, OSError) as err:
             raise OutputError(f"{self.path}: cannot start the video ({err})") from None
         self._closed = False
@@ -211,6 +221,9 @@ class PreviewWriter:
             stream.codec_context.bit_rate = 4_000_000
         return stream
 
+    #: Tells jobs to pass each result's input frame.
+    needs_image = True
+
     def write(self, result: FrameResult, image: NDArray | None = None) -> None:
         """Draw ``result`` over ``image`` ((H, W, 3) uint8 RGB, or None for black) and encode it."""
         if self._closed:
@@ -219,6 +232,10 @@ class PreviewWriter:
             width, height = result.image_size if all(result.image_size) else self.size
             image = np.zeros((height, width, 3), np.uint8)
         canvas = draw_overlay(image, result)
+        if self._stream is None:
+            scale = min(1.0, _MAX_AUTO_SIDE / max(canvas.shape[:2]))
+            self.size = _even_size((canvas.shape[1] * scale, canvas.shape[0] * scale))
+            self._stream = self._add_stream()
         if (canvas.shape[1], canvas.shape[0]) != self.size:
             canvas = cv2.resize(canvas, self.size, interpolation=cv2.INTER_AREA)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="rgb24")
@@ -239,6 +256,9 @@ class PreviewWriter:
             return
         self._closed = True
         try:
+            if self._stream is None:  # no frame came: still leave a valid (empty) video
+                self.size = self.size or (640, 480)
+                self._stream = self._add_stream()
             self._mux(self._stream.encode(None))
         finally:
             self._container.close()
