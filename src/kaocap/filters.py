@@ -37,6 +37,11 @@ class OneEuroFilter:
         self._dx: NDArray | None = None
         self._t: float | None = None
 
+    @property
+    def last(self) -> NDArray | None:
+        """The last filtered value, or None before the first sample."""
+        return None if self._x is None else self._x.copy()
+
     def __call__(self, x: NDArray, t_s: float) -> NDArray:
         """Filter sample ``x`` taken at time ``t_s`` seconds; returns the filtered array."""
         x = np.asarray(x, dtype=np.float64)

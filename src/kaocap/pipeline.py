@@ -186,7 +186,7 @@ def _filter(track: _Track, cfg: FilterConfig, points, values, pose: HeadPose, t_
             "pose": OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff),
         }
     quat = pose.quaternion_wxyz
-    previous = track.filters["pose"]._x
+    previous = track.filters["pose"].last
     if previous is not None and float(np.dot(previous[:4], quat)) < 0:
         quat = -quat
     smooth = track.filters["pose"](np.concatenate([quat, pose.translation_cm]), t_s)
