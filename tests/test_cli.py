@@ -165,3 +165,49 @@ def test_camera_lost_mid_stream_keeps_outputs(tmp_path, capsys, monkeypatch):
     _one_line_error(capsys, "camera 0 stopped delivering frames")
     assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]
     assert len(read_livelink_csv(csv)[0]) == 3
+
+
+def _start_long_run(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out.jsonl"
+    clip = shared("videos", "liveportrait", "assets", "examples", "driving", "d6.mp4")  # 1008 frames
+    proc = subprocess.Popen([sys.executable, "-m", "kaocap.cli", "run", str(clip), "--jsonl", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    return proc, out
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_signal_flushes_outputs_and_exits_0(tmp_path, signum):
+    import signal
+    import time
+
+    proc, out = _start_long_run(tmp_path)
+    sent = time.monotonic()
+    proc.send_signal(getattr(signal, signum))
+    assert proc.wait(timeout=5) == 0
+    assert time.monotonic() - sent < 1.0
+    lines = out.read_text().splitlines()
+    assert 0 < len(lines) < 1008 and all(json.loads(line)["faces"] for line in lines)
+
+
+def test_second_signal_exits_at_once(monkeypatch):
+    import os
+    import signal
+
+    import kaocap.cli
+
+    exits = []
+    monkeypatch.setattr(kaocap.cli.os, "_exit", exits.append)
+    with kaocap.cli._stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.is_set() and exits == []
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert exits == [130]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

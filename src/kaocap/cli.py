@@ -7,10 +7,14 @@ source; 4 model or runtime problem; 5 output cannot be written; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from kaocap.config import PipelineConfig, load_config
 from kaocap.errors import ConfigError, KaocapError
@@ -58,14 +62,36 @@ def _input(args: argparse.Namespace):
     return args.camera if args.camera is not None else args.input
 
 
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """First SIGINT/SIGTERM: finish the current frame, flush and close everything, exit 0.
+    A second one exits at once (130)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            os._exit(130)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kaocap.jobs import run
 
-    summary = run(_input(args), _config(args), jsonl=args.jsonl, csv=args.csv, preview=args.preview,
-                  landmarks=not args.no_landmarks, max_frames=args.max_frames,
-                  progress=not args.quiet and args.jsonl != "-")  # fmt: skip
+    with _stop_on_signals() as stop:
+        summary = run(_input(args), _config(args), jsonl=args.jsonl, csv=args.csv, preview=args.preview,
+                      send=args.send or (), landmarks=not args.no_landmarks, max_frames=args.max_frames,
+                      max_fps=args.max_fps, stop=stop, progress=not args.quiet and args.jsonl != "-")  # fmt: skip
     if args.jsonl != "-":
         _print_summary(summary)
+    if args.stats:
+        print("\n".join(summary.stats_lines()), file=sys.stderr if args.jsonl == "-" else sys.stdout)
     if summary.error is not None:
         print(f"kaocap: error: {summary.error} (stopped after {summary.frames} frames; outputs kept)", file=sys.stderr)
         return summary.error.exit_code
@@ -138,7 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--csv", help="Live Link Face CSV output (Blender/Unreal importers)")
     run.add_argument("--preview", help="annotated preview video (.mp4)")
     run.add_argument("--no-landmarks", action="store_true", help="leave the 478 landmarks out of JSON Lines")
+    run.add_argument("--send", action="append", metavar="TARGET",
+                     help="live target, repeatable: vmc, vts, livelink, ifm, vrchat, osf, ws "
+                          "(optionally :host:port, e.g. vmc:127.0.0.1:39539)")  # fmt: skip
     run.add_argument("--max-frames", type=int, help="stop after this many frames")
+    run.add_argument("--max-fps", type=float, help="cap the processing rate (live frames over it are dropped)")
+    run.add_argument("--stats", action="store_true", help="print per-stage timings, CPU use and send latency at the end")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_pipeline_options(run)
     run.set_defaults(func=cmd_run)

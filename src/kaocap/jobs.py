@@ -7,16 +7,20 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, default_image, open_source
+import numpy as np
+
 from kaocap.config import PipelineConfig
-from kaocap.errors import InputError, KaocapError
+from kaocap.errors import ConfigError, InputError, KaocapError
 from kaocap.pipeline import Pipeline
 from kaocap.types import FrameResult
 
@@ -28,19 +32,66 @@ DEFAULT_INPUT = "default"
 
 @dataclass
 class RunSummary:
-    """What a job did. error: the one-line message when it stopped early (outputs stay valid)."""
+    """What a job did. error: the one-line message when it stopped early (outputs stay valid).
+
+    stage_ms: wall time per pipeline stage for every frame (ms). cpu_seconds: process CPU time
+    (all threads) over the job. senders: per-target send statistics (see stream.senders).
+    """
 
     source: str
     frames: int = 0
     frames_with_face: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     last: FrameResult | None = None
     error: KaocapError | None = None
+    stopped: bool = False
     outputs: list[str] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    senders: dict[str, dict] = field(default_factory=dict)
 
     @property
     def ms_per_frame(self) -> float:
         return 1000.0 * self.seconds / self.frames if self.frames else 0.0
+
+    @property
+    def cpu_percent(self) -> float:
+        """Process CPU use over the job, % of one core."""
+        return 100.0 * self.cpu_seconds / self.seconds if self.seconds else 0.0
+
+    def stats_lines(self) -> list[str]:
+        """Per-stage wall time (mean / p99 ms) and CPU use, for ``kaocap run --stats``."""
+        lines = [f"{self.frames / self.seconds if self.seconds else 0:.1f} frames/s, "
+                 f"CPU {self.cpu_percent:.0f}% of one core"]  # fmt: skip
+        for stage, values in self.stage_ms.items():
+            lines.append(f"  {stage:<12} mean {np.mean(values):7.2f} ms   p99 {np.percentile(values, 99):7.2f} ms")
+        for name, st in self.senders.items():
+            lines.append(f"  send {name}: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                                                        for k, v in st.items()))  # fmt: skip
+        return lines
+
+
+class _Throttle:
+    """At most ``max_fps`` frames per second: live frames over the rate are dropped (never
+    queued); file frames wait their turn."""
+
+    def __init__(self, max_fps: float | None, live: bool) -> None:
+        if max_fps is not None and max_fps <= 0:
+            raise ConfigError(f"max_fps must be > 0, got {max_fps}")
+        self.period = 1.0 / max_fps if max_fps else 0.0
+        self.live, self._next = live, 0.0
+
+    def admit(self) -> bool:
+        if not self.period:
+            return True
+        now = time.perf_counter()
+        if now < self._next:
+            if self.live:
+                return False
+            time.sleep(self._next - now)
+            now = self._next
+        self._next = max(self._next + self.period, now) if self._next else now + self.period
+        return True
 
 
 class _DefaultSource:
@@ -62,7 +113,8 @@ def open_input(spec: str | int | Path | None) -> Source:
     return open_source(spec)
 
 
-def _writers(stack: contextlib.ExitStack, jsonl, csv, preview, fps: float, landmarks: bool) -> list:
+def _outputs(stack: contextlib.ExitStack, fps: float, *, jsonl, csv, preview, send, landmarks: bool):
+    """Open every output; returns callables ``(result, frame, captured_at)`` and the fan-out."""
     from kaocap.stream.csv_livelink import LiveLinkCsvWriter
     from kaocap.stream.jsonl import JsonlWriter
     from kaocap.stream.preview import PreviewWriter
@@ -74,7 +126,14 @@ def _writers(stack: contextlib.ExitStack, jsonl, csv, preview, fps: float, landm
         writers.append(stack.enter_context(LiveLinkCsvWriter(csv, fps=fps)))
     if preview is not None:
         writers.append(stack.enter_context(PreviewWriter(preview, fps=fps)))
-    return writers
+    calls = [(lambda w: lambda r, f, t: w.write(r, f.image) if _wants_image(w) else w.write(r))(w) for w in writers]
+    fanout = None
+    if send:
+        from kaocap.stream.senders import Fanout, open_sender
+
+        fanout = stack.enter_context(Fanout([open_sender(spec) for spec in send]))
+        calls.append(lambda r, f, t: fanout.send(r, captured_at=t))
+    return calls, fanout
 
 
 def run(
@@ -84,15 +143,20 @@ def run(
     jsonl: str | Path | None = None,
     csv: str | Path | None = None,
     preview: str | Path | None = None,
+    send: Sequence[str] = (),
     landmarks: bool = True,
     max_frames: int | None = None,
+    max_fps: float | None = None,
+    stop: threading.Event | None = None,
     on_result: Callable[[FrameResult], None] | None = None,
     progress: bool = False,
 ) -> RunSummary:
-    """Capture every frame of ``source`` and write the requested outputs.
+    """Capture every frame of ``source``; write files (JSON Lines, Live Link Face CSV, preview)
+    and send to live targets (``send`` specs, see :func:`kaocap.stream.senders.open_sender`).
 
     An input that fails mid-stream stops the job: the error is kept in the summary and every
     output written so far is closed complete and valid. Errors before the first frame raise.
+    Setting ``stop`` ends the job cleanly after the current frame.
     """
     src = open_input(source)
     summary = RunSummary(str(getattr(src, "name", source)))
@@ -100,33 +164,50 @@ def run(
     with contextlib.ExitStack() as stack:
         stack.callback(src.close)
         pipe = stack.enter_context(Pipeline(config))
-        writers = _writers(stack, jsonl, csv, preview, fps, landmarks)
-        summary.outputs = [str(p) for p in (jsonl, csv, preview) if p is not None]
-        bar = _progress(src, max_frames) if progress else None
-        if bar is not None:
-            stack.callback(bar.close)
-        started = time.perf_counter()
+        calls, fanout = _outputs(stack, fps, jsonl=jsonl, csv=csv, preview=preview, send=send, landmarks=landmarks)
+        summary.outputs = [str(p) for p in (jsonl, csv, preview) if p is not None] + [f"send {s}" for s in send]
+        bar = stack.enter_context(_progress(src, max_frames)) if progress else None
+        throttle = _Throttle(max_fps, bool(getattr(src, "live", False)))
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
-            for frame, result in pipe.stream_frames(src, max_frames):
-                summary.frames += 1
-                summary.frames_with_face += bool(result.faces)
-                summary.last = result
-                for writer in writers:
-                    writer.write(result, frame.image) if _wants_image(writer) else writer.write(result)
-                if on_result is not None:
-                    on_result(result)
-                if bar is not None:
-                    bar.update(1)
+            _loop(pipe, src, max_frames, throttle, calls, summary, stop, on_result, bar)
         except KaocapError as exc:
             if summary.frames == 0:
                 raise
             log.debug("job stopped early", exc_info=True)
             summary.error = exc
         summary.seconds = time.perf_counter() - started
+        summary.cpu_seconds = time.process_time() - cpu_started
+        if fanout is not None:
+            summary.senders = fanout.stats()
         ended_early = getattr(src, "ended_early", None)
         if summary.error is None and ended_early and (max_frames is None or summary.frames < max_frames):
             summary.error = InputError(ended_early)
     return summary
+
+
+def _loop(pipe: Pipeline, src: Source, max_frames, throttle: _Throttle, calls, summary: RunSummary,
+          stop: threading.Event | None, on_result, bar) -> None:  # fmt: skip
+    pipe.use_source(src)
+    for frame in itertools.islice(src, max_frames):
+        if stop is not None and stop.is_set():
+            summary.stopped = True
+            return
+        if not throttle.admit():
+            continue
+        captured_at = time.perf_counter()
+        result = pipe.process(frame)
+        summary.frames += 1
+        summary.frames_with_face += bool(result.faces)
+        summary.last = result
+        for stage, ms in result.timings_ms.items():
+            summary.stage_ms.setdefault(stage, []).append(ms)
+        for call in calls:
+            call(result, frame, captured_at)
+        if on_result is not None:
+            on_result(result)
+        if bar is not None:
+            bar.update(1)
 
 
 def _wants_image(writer: object) -> bool:

@@ -92,10 +92,14 @@ class Pipeline:
         for _, result in self.stream_frames(source):
             yield result
 
-    def stream_frames(self, source: Source, max_frames: int | None = None) -> Iterator[tuple[Frame, FrameResult]]:
-        """Like :meth:`stream`, with each result's input frame (for overlays and previews)."""
+    def use_source(self, source: Source) -> None:
+        """Adopt a source's defaults: smoothing on for live sources unless configured."""
         if self.config.filter.enabled is None:
             self._filtering = bool(source.live)
+
+    def stream_frames(self, source: Source, max_frames: int | None = None) -> Iterator[tuple[Frame, FrameResult]]:
+        """Like :meth:`stream`, with each result's input frame (for overlays and previews)."""
+        self.use_source(source)
         for frame in itertools.islice(source, max_frames):
             yield frame, self.process(frame)
 
