@@ -112,8 +112,12 @@ def _print_summary(summary) -> None:
         print(f"  face {face.face_id}: score {face.score:.2f}, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
               "position (" + ", ".join(f"{v:.1f}" for v in face.pose.translation_cm) + ") cm")  # fmt: skip
         print("  top blendshapes: " + ", ".join(f"{n} {v:.2f}" for v, n in top))
-    for path in summary.outputs:
-        print(f"  wrote {path}")
+    _print_outputs(summary.outputs)
+
+
+def _print_outputs(outputs: list[str]) -> None:
+    for out in outputs:
+        print(f"  sent to {out[5:]}" if out.startswith("send ") else f"  wrote {out}")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
