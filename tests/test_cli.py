@@ -211,3 +211,18 @@ def test_second_signal_exits_at_once(monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
         assert exits == [130]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_run_sends_to_a_vmc_receiver_and_a_closed_port(capsys, caplog):
+    from tests.stream._net import free_udp_port, osc_server
+
+    closed = free_udp_port()
+    with osc_server() as (port, received):
+        code = main(["run", "--send", f"vmc:127.0.0.1:{port}", "--send", f"livelink:127.0.0.1:{closed}",
+                     "--stats", "-q"])  # fmt: skip
+        messages = received.wait_for(lambda m: any(a == "/VMC/Ext/Blend/Apply" for a, _ in m))
+    assert code == 0
+    values = {args[0]: args[1] for address, args in messages if address == "/VMC/Ext/Blend/Val"}
+    assert values["MouthSmileLeft"] > 0.5 and len(values) >= 52  # the portrait smiles
+    out = capsys.readouterr().out
+    assert f"sent to vmc:127.0.0.1:{port}" in out and "p99_ms" in out

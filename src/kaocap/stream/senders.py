@@ -194,17 +194,20 @@ class _Lane:
             self._cond.notify()
 
     def _take(self, timeout: float | None = None) -> tuple[FrameResult, float] | None:
+        """The pending frame; on close, the last pending one is still handed out (flushed)."""
         with self._cond:
             if self._item is None and not self._closed:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
-            return None if self._closed else item
+            return item
 
     def _run(self) -> None:
         backoff = 0.0
-        while not self._closed:
+        while True:
             item = self._take()
             if item is None:
+                if self._closed:
+                    return
                 continue
             if self._send(*item):
                 if backoff:
@@ -233,16 +236,19 @@ class _Lane:
         return True
 
     def close(self, timeout: float) -> None:
+        """Flush the pending frame (one attempt), stop the worker, then close the sender."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cond:  # a stuck sender gets no further frame once it comes back
+                self._item = None
+            logger.warning("%s: sender still busy after %.1f s; abandoned", self.name, timeout)
         try:
             self.sender.close()
         except Exception as err:  # noqa: BLE001
             logger.warning("%s: close failed (%s)", self.name, err)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("%s: sender still busy after %.1f s; abandoned", self.name, timeout)
 
     def stats(self) -> dict[str, float | int | None]:
         samples = np.array(self.latency_ms, np.float64)
@@ -264,7 +270,7 @@ class Fanout:
     sender's ``send``.
     """
 
-    def __init__(self, senders: Iterable[Sender], *, close_timeout_s: float = 2.0) -> None:
+    def __init__(self, senders: Iterable[Sender], *, close_timeout_s: float = 0.5) -> None:
         self.close_timeout_s = close_timeout_s
         self._closed = False
         self._lanes: list[_Lane] = []
