@@ -79,3 +79,34 @@ def batch_one_reshape() -> onnx.ModelProto:
         [("x", F, [1, 2, 2, 3])], [("y", F, [1, 4])],
         [("shape", np.array([1, 12], np.int64)), ("w", w)],
     )  # fmt: skip
+
+
+def conv_net(layout: str = "NCHW", size: int = 64, seed: int = 0) -> onnx.ModelProto:
+    """A small CNN exported with a fixed batch of 1, as converters often leave it.
+
+    image [1,3,S,S] (NCHW) or [1,S,S,3] (NHWC, then a Transpose first, as TF exports have)
+    -> Conv 3x3/2 -> Relu -> Conv 3x3/2 -> Relu -> two heads:
+    ``embedding`` [1,5] (GlobalAveragePool -> Reshape [1,8] -> Gemm) and
+    ``heatmap`` [1,1,S/4,S/4] (Conv 1x1).
+    """
+    rng = np.random.default_rng(seed)
+    w = lambda *shape: (rng.standard_normal(shape) * 0.3).astype(np.float32)
+    nodes, x = [], "image"
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]))
+        x = "nchw"
+    nodes += [
+        helper.make_node("Conv", [x, "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["pooled"]),
+        helper.make_node("Reshape", ["pooled", "flat"], ["features"]),
+        helper.make_node("Gemm", ["features", "w3", "b3"], ["embedding"]),
+        helper.make_node("Conv", ["r2", "w4"], ["heatmap"]),
+    ]
+    shape = [1, 3, size, size] if layout == "NCHW" else [1, size, size, 3]
+    inits = [("w1", w(8, 3, 3, 3)), ("b1", w(8)), ("w2", w(8, 8, 3, 3)), ("b2", w(8)),
+             ("flat", np.array([1, 8], np.int64)), ("w3", w(8, 5)), ("b3", w(5)), ("w4", w(1, 8, 1, 1))]
+    return model(nodes, [("image", F, shape)],
+                 [("embedding", F, [1, 5]), ("heatmap", F, [1, 1, size // 4, size // 4])], inits)  # fmt: skip

@@ -72,8 +72,9 @@ class GraphStats:
 def graph_stats(model) -> GraphStats:
     """Statistics of a ModelProto or an ``.onnx`` file."""
     require_onnx()
-    size = Path(model).stat().st_size if isinstance(model, (str, Path)) else None
-    model = load_model(model)
+    proto = load_model(model)  # ModelError for a missing or unreadable file
+    size = Path(model).stat().st_size if isinstance(model, (str, Path)) else proto.ByteSize()
+    model = proto
     nodes = list(_all_nodes(model.graph))
     histogram = Counter(n.op_type for n in nodes)
     return GraphStats(
@@ -82,7 +83,7 @@ def graph_stats(model) -> GraphStats:
         transposes=sum(histogram[op] for op in _LAYOUT_OPS),
         transposes_at_io=_transposes_at_io(model.graph),
         parameters=_parameters(model.graph, nodes),
-        file_size_bytes=size if size is not None else model.ByteSize(),
+        file_size_bytes=size,
         opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0),
         inputs=tuple((v.name, value_shape(v)) for v in graph_inputs(model)),
         outputs=tuple((v.name, value_shape(v)) for v in model.graph.output),
