@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="models, cards and runtimes")
     info.set_defaults(func=cmd_info)
     from kaocap.export.cli import add_export_parsers; add_export_parsers(sub)  # noqa: I001
+    from kaocap.data.cli import add_data_parser; add_data_parser(sub)  # noqa: I001
     return parser
 
 
