@@ -81,7 +81,7 @@ def batch_one_reshape() -> onnx.ModelProto:
     )  # fmt: skip
 
 
-def conv_net(layout: str = "NCHW", size: int = 64, seed: int = 0) -> onnx.ModelProto:
+def conv_net(layout: str = "NCHW", size: int = 64, seed: int = 0, opset: int = OPSET) -> onnx.ModelProto:
     """A small CNN exported with a fixed batch of 1, as converters often leave it.
 
     image [1,3,S,S] (NCHW) or [1,S,S,3] (NHWC, then a Transpose first, as TF exports have)
@@ -109,4 +109,4 @@ def conv_net(layout: str = "NCHW", size: int = 64, seed: int = 0) -> onnx.ModelP
     inits = [("w1", w(8, 3, 3, 3)), ("b1", w(8)), ("w2", w(8, 8, 3, 3)), ("b2", w(8)),
              ("flat", np.array([1, 8], np.int64)), ("w3", w(8, 5)), ("b3", w(5)), ("w4", w(1, 8, 1, 1))]
     return model(nodes, [("image", F, shape)],
-                 [("embedding", F, [1, 5]), ("heatmap", F, [1, 1, size // 4, size // 4])], inits)  # fmt: skip
+                 [("embedding", F, [1, 5]), ("heatmap", F, [1, 1, size // 4, size // 4])], inits, opset)  # fmt: skip

@@ -121,6 +121,17 @@ def test_normalisation_per_channel_and_unrounded(tmp_path, face_roi):
                  output_map=["embedding"])  # fmt: skip
 
 
+@pytest.mark.parametrize("version", [13, 21])
+def test_other_network_opsets(tmp_path, face_roi, version):
+    """An older network is converted up to 17; from opset 20 on GridSample's mode is 'linear'."""
+    net = tmp_path / "net.onnx"
+    onnx.save(conv_net("NCHW", S, opset=version), str(net))
+    options = CaptureOptions(layout="NCHW")
+    fused = fuse_capture(net, options)
+    assert {o.domain: o.version for o in fused.opset_import}[""] == max(17, version)
+    parity.check(unfused_capture(net, options), fused, _real_feeds(face_roi, "matrix"), TOLERANCE)
+
+
 def test_network_must_be_one_float_image_and_layout_valid(tmp_path):
     with pytest.raises(ConfigError, match="layout"):
         CaptureOptions(layout="CHW")
