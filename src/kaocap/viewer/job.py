@@ -1,0 +1,115 @@
+"""``kaocap serve``: capture from a camera or a file and show it in the browser viewer.
+
+A camera runs all the time. A file (video, image, folder) is played at its own pace from the
+moment a page connects, loops while a page stays connected, and waits for the next page
+otherwise; frames that fall more than :data:`LATE_S` behind are skipped to stay in real time.
+A pass over the file lasts at least :data:`MIN_PASS_S` (a still image is re-sent once a second).
+
+>>> from kaocap.viewer import serve                                  # doctest: +SKIP
+>>> serve("clip.mp4", port=8080, on_ready=print)                    # Ctrl-C / stop.set() ends it
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kaocap.capture import Source
+from kaocap.config import PipelineConfig
+from kaocap.pipeline import Pipeline
+from kaocap.viewer.server import DEFAULT_PORT, ViewerServer
+
+log = logging.getLogger(__name__)
+
+#: A file frame this late (s) against its own timestamps is skipped.
+LATE_S = 0.1
+#: Shortest pass over a file, s.
+MIN_PASS_S = 1.0
+#: How often a waiting file source checks for a page or for ``stop``, s.
+POLL_S = 0.05
+
+
+def serve(
+    source: str | int | Path | None = None,
+    config: PipelineConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    static_dir: Path | None = None,
+) -> int:
+    """Serve the viewer for ``source`` (camera index, file, or None for the embedded portrait)
+    until ``stop`` is set or a camera is lost; returns how many frames were processed.
+
+    ``on_ready(url)`` is called once the server listens. Errors: ConfigError (host/token),
+    ViewerNotBuilt (page missing), OutputError (port taken), InputError (bad source).
+    """
+    from kaocap.jobs import open_input
+
+    stop = threading.Event() if stop is None else stop
+    frames = 0
+    with (
+        ViewerServer(host, port, token=token, static_dir=static_dir) as server,
+        Pipeline(config) as pipe,
+    ):
+        if on_ready is not None:
+            on_ready(server.url)
+        while not stop.is_set():
+            src = open_input(source)
+            with contextlib.closing(src):
+                live = bool(getattr(src, "live", False))
+                if live:
+                    return frames + _play_live(pipe, src, server, stop)
+                if not _wait_for_page(server, stop):
+                    break
+                frames += _play_file(pipe, src, server, stop)
+    return frames
+
+
+def _play_live(pipe: Pipeline, src: Source, server: ViewerServer, stop: threading.Event) -> int:
+    pipe.use_source(src)
+    frames = 0
+    for frame in src:
+        if stop.is_set():
+            break
+        server.send_frame(pipe.process(frame), frame.image)
+        frames += 1
+    return frames
+
+
+def _play_file(pipe: Pipeline, src: Source, server: ViewerServer, stop: threading.Event) -> int:
+    """One pass over a file at its own pace; ends early when the last page leaves."""
+    pipe.reset()
+    pipe.use_source(src)
+    started, first_ms, frames = time.monotonic(), None, 0
+    for frame in src:
+        if stop.is_set() or not server.clients:
+            break
+        first_ms = frame.timestamp_ms if first_ms is None else first_ms
+        delay = started + (frame.timestamp_ms - first_ms) / 1000.0 - time.monotonic()
+        if delay < -LATE_S:
+            continue
+        if delay > 0 and stop.wait(delay):
+            break
+        server.send_frame(pipe.process(frame), frame.image)
+        frames += 1
+    stop.wait(max(0.0, MIN_PASS_S - (time.monotonic() - started)))
+    return frames
+
+
+def _wait_for_page(server: ViewerServer, stop: threading.Event) -> bool:
+    """Wait until a page is connected (True) or ``stop`` is set (False)."""
+    announced = False
+    while not server.clients:
+        if not announced:
+            log.info("waiting for a page at %s", server.url)
+            announced = True
+        if stop.wait(POLL_S):
+            return False
+    return True
