@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
     from kaocap.export.cli import add_export_parsers; add_export_parsers(sub)  # noqa: I001
     from kaocap.data.cli import add_data_parser; add_data_parser(sub)  # noqa: I001
+    from kaocap.viewer.cli import add_serve_parser; add_serve_parser(sub)  # noqa: I001
     return parser
 
 
