@@ -140,7 +140,7 @@ def test_bench_runtimes_table(capsys):
 
 
 class _CameraThatDies:
-    """A live source that delivers three frames, then loses its device."""
+    """A live source that delivers three frames, then loses its device for good."""
 
     name, live, fps, frame_count = "camera 0", True, 30.0, None
 
@@ -156,13 +156,25 @@ class _CameraThatDies:
         pass
 
 
-def test_camera_lost_mid_stream_keeps_outputs(tmp_path, capsys, monkeypatch):
-    import kaocap.jobs
+def test_camera_gone_for_good_waits_until_stopped_and_keeps_outputs(tmp_path, monkeypatch):
+    import threading
 
-    monkeypatch.setattr(kaocap.jobs, "open_source", lambda spec: _CameraThatDies())
+    import kaocap.jobs
+    from kaocap.errors import InputError
+
+    def reopen(spec):
+        if reopen.calls:
+            raise InputError("camera 0 could not be opened")
+        reopen.calls += 1
+        return _CameraThatDies()
+
+    reopen.calls = 0
+    monkeypatch.setattr(kaocap.jobs, "open_source", reopen)
     out, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
-    assert main(["run", "--camera", "0", "--jsonl", str(out), "--csv", str(csv), "-q"]) == 3
-    _one_line_error(capsys, "camera 0 stopped delivering frames")
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()  # the user presses Ctrl-C during the outage
+    summary = kaocap.jobs.run(0, jsonl=out, csv=csv, stop=stop)
+    assert summary.error is None and summary.frames == 3
     assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]
     assert len(read_livelink_csv(csv)[0]) == 3
 
@@ -226,3 +238,44 @@ def test_run_sends_to_a_vmc_receiver_and_a_closed_port(capsys, caplog):
     assert values["MouthSmileLeft"] > 0.5 and len(values) >= 52  # the portrait smiles
     out = capsys.readouterr().out
     assert f"sent to vmc:127.0.0.1:{port}" in out and "p99_ms" in out
+
+
+def test_camera_outage_reconnects_and_tells_live_targets(monkeypatch):
+    import kaocap.jobs
+    import kaocap.stream.senders
+    from kaocap.capture import Frame, ReconnectingSource
+    from kaocap.errors import SourceLost
+
+    class FlakyCamera:
+        live, fps, frame_count, name = True, 30.0, None, "camera 0"
+
+        def __iter__(self):
+            for i in range(3):
+                yield Frame(default_image(), 33 * i, i)
+            raise SourceLost("camera 0 stopped delivering frames")
+
+        def close(self):
+            pass
+
+    class Recorder:
+        name = "recorder"
+
+        def __init__(self):
+            self.faces = []
+
+        def send(self, result):
+            self.faces.append(len(result.faces))
+
+        def close(self):
+            pass
+
+    recorder = Recorder()
+    monkeypatch.setattr(kaocap.jobs, "open_source", lambda spec: FlakyCamera())
+    monkeypatch.setattr(kaocap.stream.senders, "open_sender", lambda spec: recorder)
+    original = ReconnectingSource.__init__
+    monkeypatch.setattr(ReconnectingSource, "__init__",
+                        lambda self, factory, **kw: original(self, factory, **{**kw, "backoff_start_s": 0.1}))  # fmt: skip
+    summary = kaocap.jobs.run(0, send=["recorder"], max_frames=7)
+    assert summary.error is None and summary.frames == 7 and summary.frames_with_face == 7
+    assert 0 in recorder.faces  # "no face" went out during the outage
+    assert recorder.faces[-1] == 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaocap.calibration import Calibration
-from kaocap.capture import Frame, Source, default_image, open_source
+from kaocap.capture import Frame, ReconnectingSource, Source, default_image, open_source
 import numpy as np
 
 from kaocap.config import PipelineConfig
@@ -106,10 +106,15 @@ class _DefaultSource:
         pass
 
 
-def open_input(spec: str | int | Path | None) -> Source:
-    """``None`` or "default" -> the embedded image; anything else -> :func:`open_source`."""
+def open_input(spec: str | int | Path | None, on_lost: Callable[[], None] | None = None,
+               stop: threading.Event | None = None) -> Source:  # fmt: skip
+    """``None`` or "default" -> the embedded image; a camera -> a source that reconnects on
+    its own until ``stop`` (``on_lost`` is called once per outage); anything else ->
+    :func:`open_source`."""
     if spec is None or spec == DEFAULT_INPUT:
         return _DefaultSource()
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        return ReconnectingSource(lambda: open_source(spec), name=f"camera {spec}", on_lost=on_lost, stop=stop)
     return open_source(spec)
 
 
@@ -158,13 +163,15 @@ def run(
     output written so far is closed complete and valid. Errors before the first frame raise.
     Setting ``stop`` ends the job cleanly after the current frame.
     """
-    src = open_input(source)
+    lost = _FaceLost()
+    src = open_input(source, on_lost=lost, stop=stop)
     summary = RunSummary(str(getattr(src, "name", source)))
     fps = float(getattr(src, "fps", None) or 30.0)
     with contextlib.ExitStack() as stack:
         stack.callback(src.close)
         pipe = stack.enter_context(Pipeline(config))
         calls, fanout = _outputs(stack, fps, jsonl=jsonl, csv=csv, preview=preview, send=send, landmarks=landmarks)
+        lost.fanout, lost.summary = fanout, summary
         summary.outputs = [str(p) for p in (jsonl, csv, preview) if p is not None] + [f"send {s}" for s in send]
         bar = stack.enter_context(_progress(src, max_frames)) if progress else None
         throttle = _Throttle(max_fps, bool(getattr(src, "live", False)))
@@ -184,6 +191,21 @@ def run(
         if summary.error is None and ended_early and (max_frames is None or summary.frames < max_frames):
             summary.error = InputError(ended_early)
     return summary
+
+
+class _FaceLost:
+    """Called when a live source is lost: live targets hear "no face" (each in its own
+    protocol's way) instead of freezing on the last pose. Files get nothing: no frame came."""
+
+    def __init__(self) -> None:
+        self.fanout = None
+        self.summary: RunSummary | None = None
+
+    def __call__(self) -> None:
+        last = self.summary.last if self.summary is not None else None
+        if self.fanout is None or last is None:
+            return
+        self.fanout.send(FrameResult(last.timestamp_ms + 1, last.frame_index, last.image_size))
 
 
 def _loop(pipe: Pipeline, src: Source, max_frames, throttle: _Throttle, calls, summary: RunSummary,

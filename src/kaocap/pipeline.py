@@ -77,6 +77,7 @@ class Pipeline:
         self._last_ts: int | None = None
         self._frames_since_detect = 0
         self._frame_index = 0
+        self._frame_shape: tuple[int, ...] = ()
 
     def close(self) -> None:
         self._tracks = []
@@ -113,6 +114,8 @@ class Pipeline:
             raise ValueError(f"timestamps must increase: {timestamp_ms} ms after {self._last_ts} ms")
         self._last_ts = timestamp_ms
         image = to_rgb8(image)
+        if image.shape[:2] != self._frame_shape:  # a new resolution: old ROIs mean nothing
+            self._tracks, self._frame_shape = [], image.shape[:2]
         index = self._frame_index if frame_index is None else frame_index
         self._frame_index = index + 1
         timings: dict[str, float] = {}

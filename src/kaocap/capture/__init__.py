@@ -21,6 +21,7 @@ from kaocap.capture._frame import (
 )
 from kaocap.capture._images import FolderSource, ImageSource
 from kaocap.capture._open import open_source
+from kaocap.capture._reconnect import ReconnectingSource
 from kaocap.capture._video import VideoSource
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "CameraSource",
     "FolderSource",
+    "ReconnectingSource",
     "Frame",
     "ImageSource",
     "Source",
