@@ -81,8 +81,8 @@ def crop_graph(size: int, *, roi_format: str = "matrix", layout: str = "NCHW",
     _check_options(size, roi_format, layout, opset)
     b = _Nodes()
     image = b.op("Cast", [b.op("Transpose", [frames], "nchw_u8", perm=[0, 3, 1, 2])], "nchw", to=TensorProto.FLOAT)
-    inv_t = _inverse_matrix_t(b, rois, size) if roi_format == "matrix" else _rect_inverse_t(b, rois, size)
-    grid = _grid(b, frames, inv_t, size)
+    inverse = _inverse_matrix_t(b, rois) if roi_format == "matrix" else _rect_inverse_t(b, rois, size)
+    grid = _grid(b, frames, *inverse, size)
     mode = "linear" if opset >= 20 else "bilinear"
     crop = b.op("GridSample", [image, grid], "sampled", mode=mode, padding_mode="border", align_corners=0)
     if round_pixels:
@@ -117,9 +117,9 @@ def _check_options(size: int, roi_format: str, layout: str, opset: int) -> None:
         raise ConfigError(f"GridSample needs opset >= 16, got {opset}")
 
 
-def _inverse_matrix_t(b: _Nodes, rois: str, size: int) -> str:
-    """(N, K, 3, 2): the transposed inverse of each (2, 3) crop matrix [A | t],
-    rows ``A^-T`` then ``-(A^-1 t)^T``, so that ``[x, y, 1] @ it = M^-1 (x, y, 1)``."""
+def _inverse_matrix_t(b: _Nodes, rois: str) -> tuple[str, str]:
+    """The inverse of each (2, 3) crop matrix [A | t], transposed: ``A^-T`` (N, K, 2, 2) and
+    ``-(A^-1 t)^T`` (N, K, 1, 2), so that ``[x, y] @ A^-T + row = M^-1 (x, y, 1)``."""
     a = b.op("Slice", [rois, b.const("a_lo", [0]), b.const("a_hi", [2]), b.const("last", [-1])], "a")
     a4 = b.op("Reshape", [a, b.const("k4", [0, 0, 4])], "a4")  # [a, b, c, d]
     rev = b.op("Gather", [a4, b.const("rev_idx", np.array([3, 2, 1, 0], np.int64))], "rev", axis=-1)
@@ -131,11 +131,11 @@ def _inverse_matrix_t(b: _Nodes, rois: str, size: int) -> str:
     t = b.op("Slice", [rois, b.const("t_lo", [2]), b.const("t_hi", [3]), b.const("last_t", [-1])], "t")
     t_row = b.op("Reshape", [t, b.const("k12", [0, 0, 1, 2])], "t_row")
     inv_t_row = b.op("Neg", [b.op("MatMul", [t_row, inv_a_t], "t_inv_a_t")], "inv_t_row")
-    return b.op("Concat", [inv_a_t, inv_t_row], "inv_t", axis=2)
+    return inv_a_t, inv_t_row
 
 
-def _rect_inverse_t(b: _Nodes, rois: str, size: int) -> str:
-    """(N, K, 3, 2) from ``cx, cy, w, h, rotation``: crop px -> image px is
+def _rect_inverse_t(b: _Nodes, rois: str, size: int) -> tuple[str, str]:
+    """As :func:`_inverse_matrix_t` from ``cx, cy, w, h, rotation``: crop px -> image px is
     ``u = c + R diag(w, h) / S (p - S/2)``, R the rotation (as in Roi.crop_matrix)."""
     def part(name: str, lo: int, hi: int) -> str:
         return b.op("Slice", [rois, b.const(f"{name}_lo", [lo]), b.const(f"{name}_hi", [hi]),
@@ -150,14 +150,21 @@ def _rect_inverse_t(b: _Nodes, rois: str, size: int) -> str:
     half = b.const("half", np.full((1, 2), size / 2, np.float32))
     centre_row = b.op("Reshape", [centre, b.const("k12", [0, 0, 1, 2])], "centre_row")
     inv_t_row = b.op("Sub", [centre_row, b.op("MatMul", [half, inv_a_t], "half_inv_a_t")], "inv_t_row")
-    return b.op("Concat", [inv_a_t, inv_t_row], "inv_t", axis=2)
+    return inv_a_t, inv_t_row
 
 
-def _grid(b: _Nodes, frames: str, inv_t: str, size: int) -> str:
-    """(N, K*S, S, 2) GridSample coordinates of every crop pixel (K crops stacked in height)."""
-    ys, xs = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32), indexing="ij")
-    pixels = np.stack([xs.ravel(), ys.ravel(), np.ones(size * size, np.float32)], axis=1)  # (S*S, 3)
-    image_xy = b.op("MatMul", [b.const("pixels", pixels), inv_t], "image_xy")  # (N, K, S*S, 2)
+def _grid(b: _Nodes, frames: str, inv_a_t: str, inv_t_row: str, size: int) -> str:
+    """(N, K*S, S, 2) GridSample coordinates of every crop pixel (K crops stacked in height).
+
+    Separable: image xy of crop pixel (x, y) = x * row 0 + y * row 1 of ``A^-T`` + the
+    translation row, built from two (S, 2) constants (not an S*S table) by broadcasting."""
+    axis = np.arange(size, dtype=np.float32)
+    xs = b.const("xs", np.stack([axis, np.zeros_like(axis)], 1))  # (S, 2) rows [x, 0]
+    ys = b.const("ys", np.stack([np.zeros_like(axis), axis], 1))  # (S, 2) rows [0, y]
+    x_part = b.op("Reshape", [b.op("MatMul", [xs, inv_a_t], "x_rows"), b.const("k1s", [0, 0, 1, size, 2])], "x_part")
+    y_part = b.op("Reshape", [b.op("MatMul", [ys, inv_a_t], "y_rows"), b.const("ks1", [0, 0, size, 1, 2])], "y_part")
+    offset = b.op("Reshape", [inv_t_row, b.const("k11", [0, 0, 1, 1, 2])], "offset_row")
+    image_xy = b.op("Add", [b.op("Add", [x_part, y_part], "xy_sum"), offset], "image_xy")  # (N, K, S, S, 2)
     shape = b.op("Shape", [frames], "frames_shape")
     wh = b.op("Cast", [b.op("Gather", [shape, b.const("wh_axes", np.array([2, 1], np.int64))], "wh_i")],
               "wh_f", to=TensorProto.FLOAT)  # fmt: skip
