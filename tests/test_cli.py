@@ -172,8 +172,9 @@ def test_camera_gone_for_good_waits_until_stopped_and_keeps_outputs(tmp_path, mo
     monkeypatch.setattr(kaocap.jobs, "open_source", reopen)
     out, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
     stop = threading.Event()
-    threading.Timer(1.0, stop.set).start()  # the user presses Ctrl-C during the outage
-    summary = kaocap.jobs.run(0, jsonl=out, csv=csv, stop=stop)
+    # the user presses Ctrl-C during the outage that follows the third frame
+    press = lambda result: result.frame_index == 2 and threading.Timer(0.5, stop.set).start()  # noqa: E731
+    summary = kaocap.jobs.run(0, jsonl=out, csv=csv, stop=stop, on_result=press)
     assert summary.error is None and summary.frames == 3
     assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]
     assert len(read_livelink_csv(csv)[0]) == 3
