@@ -12,9 +12,15 @@ from tests.conftest import shared
 
 pytest.importorskip("moderngl")
 
-from kaocap.constants import BLENDSHAPE_INDEX, BLENDSHAPES, LANDMARK_LEFT_EYE_OUTER, LANDMARK_NOSE_TIP  # noqa: E402
-from kaocap.constants import LANDMARK_RIGHT_EYE_OUTER, LANDMARK_UPPER_LIP  # noqa: E402
-from kaocap.data._render import expressions  # noqa: E402
+from kaocap.constants import (
+    BLENDSHAPE_INDEX,
+    BLENDSHAPES,
+    LANDMARK_LEFT_EYE_OUTER,
+    LANDMARK_NOSE_TIP,
+    LANDMARK_RIGHT_EYE_OUTER,
+    LANDMARK_UPPER_LIP,
+)
+from kaocap.data._render import expressions
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +143,13 @@ def test_tongue_out_is_drawn_and_labelled(renderer):
     tongue[BLENDSHAPE_INDEX["tongueOut"]] = 1.0
     params = renderer.make_params(identity=1, blendshapes=tongue)
     assert params.expression.arkit[BLENDSHAPE_INDEX["tongueOut"]] == 1.0
-    out = renderer.render(params)
-    closed = renderer.render(renderer.make_params(identity=1))
-    assert np.abs(out.image.astype(int) - closed.image.astype(int)).sum() > 0
+    assert params.expression.arkit[BLENDSHAPE_INDEX["jawOpen"]] >= 0.6  # tongueOut opens the jaw
+    jaw = params.expression.arkit.copy()
+    jaw[BLENDSHAPE_INDEX["tongueOut"]] = 0.0
+    out, inside = renderer.render(params), renderer.render(renderer.make_params(identity=1, blendshapes=jaw))
+    lips = out.landmarks_image[[13, 14], :2].mean(axis=0).astype(int)  # between the lips
+    region = (slice(lips[1] - 3, lips[1] + 6), slice(lips[0] - 4, lips[0] + 5))
+    assert out.image[region].mean() > inside.image[region].mean() + 10  # a pink tongue, not a dark mouth
 
 
 def test_block_round_trips_through_a_shard_and_is_deterministic(renderer, tmp_path):

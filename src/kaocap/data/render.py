@@ -64,12 +64,19 @@ from kaocap.data._render.correspondence import load_correspondence
 from kaocap.data._render.expressions import (
     DEFAULT_PRIOR_PATH,
     Expression,
+    constrain,
     load_prior,
     sample_expression,
     to_expression,
 )
 from kaocap.data._render.gl import GlRenderer, projection
-from kaocap.data._render.ict import DEFAULT_HEAD_PATH, NUM_IDENTITY_SHAPES, NormalSolver, load_ict
+from kaocap.data._render.ict import (
+    DEFAULT_HEAD_PATH,
+    MOUTH_PARTS,
+    NUM_IDENTITY_SHAPES,
+    NormalSolver,
+    load_ict,
+)
 from kaocap.data._render.post import PostParams, composite, degrade, sample_post
 from kaocap.data._render.teacher import to_crop
 from kaocap.errors import ConfigError
@@ -201,7 +208,8 @@ class HeadRenderer:
         self.backgrounds = backgrounds if backgrounds is not None and len(backgrounds) else None
         self._noise = ap.noise_texture()
         self._normals = NormalSolver(self.model.triangles, self.model.num_vertices)
-        self._gl = GlRenderer(self.model, cfg.size, ap.static_attributes(self.model), self._noise,
+        static = ap.static_attributes(self.model, ap.load_occlusion(self.model))
+        self._gl = GlRenderer(self.model, cfg.size, static, self._noise,
                               ap.face_map(self.model), samples=cfg.msaa)  # fmt: skip
         self._looks: dict[int, ap.Appearance] = {}
 
@@ -251,11 +259,13 @@ class HeadRenderer:
                     translation_cm: tuple[float, float, float] = (0.0, 0.0, -45.0), focal_px: float | None = None,
                     seed: int = 0) -> RenderParams:  # fmt: skip
         """Explicit parameters (tests, previews): ``blendshapes`` (52,) ARKit values (default
-        neutral), studio lighting, no degradation, a procedural or photo background from ``seed``.
+        neutral; the sampler's physical rules apply, e.g. tongueOut opens the jaw), studio
+        lighting, no degradation, a procedural or photo background from ``seed``.
 
         >>> params = renderer.make_params(blendshapes=jaw_open, yaw_deg=30)   # doctest: +SKIP
         """
-        arkit = np.zeros(52) if blendshapes is None else np.asarray(blendshapes, np.float64)
+        arkit = np.zeros(52) if blendshapes is None else np.array(blendshapes, np.float64)
+        constrain(arkit)
         expression = to_expression(arkit, self.model.expr_names, np.random.default_rng([seed, 1]))
         rotation = euler_to_matrix(yaw_deg, pitch_deg, roll_deg).astype(np.float32)
         focal = float(focal_px) if focal_px is not None else 1.2 * self.cfg.size
@@ -277,8 +287,9 @@ class HeadRenderer:
         mesh = model.pose(base, expr.ict_weights, expr.tongue_out, expr.eye_angles_rad)
         normals = self._normals(mesh)
         mv = self.head_transform(params)
-        self._gl.set_uniforms(ap.uniforms(model, self.look(params.identity), params.lighting))
-        rgba, depth = self._gl.draw(mesh, normals, mv, projection(params.focal_px, cfg.size, cfg.size))
+        self._gl.set_uniforms(ap.uniforms(model, self.look(params.identity), params.lighting, expr.tongue_out))
+        rgba, depth = self._gl.draw(mesh, normals, mv, projection(params.focal_px, cfg.size, cfg.size),
+                                    self._draw_ranges(base, mesh, mv))  # fmt: skip
         points = lab.to_camera(self.table.points(mesh), mv[:3, :3], mv[:3, 3])
         point_normals = self.table.points(normals) @ mv[:3, :3].T.astype(np.float64)
         landmarks = lab.image_landmarks(points, params.focal_px, cfg.size, float(params.translation_cm[2]))
@@ -288,6 +299,17 @@ class HeadRenderer:
         return RenderSample(image, rgba[..., 3].copy(), crop_of(image, roi, cfg.crop_size), roi, landmarks,
                             to_crop(landmarks, roi, cfg.crop_size), visible, expr.arkit.copy(),
                             HeadPose(params.rotation.copy(), params.translation_cm.copy()), params)  # fmt: skip
+
+    def _draw_ranges(self, base: NDArray[np.float32], mesh: NDArray[np.float32], mv: NDArray) -> list[tuple[int, int]]:
+        """Triangle ranges to draw: the mouth's inside only when the lips part; the back of the
+        head before the face when the face looks away (fewer hidden fragments shaded)."""
+        parts = self.model.part_triangles
+        ranges = [parts[name] for name in parts if name not in MOUTH_PARTS]
+        if mv[2, 2] < 0:  # the face's +z axis points away from the camera
+            ranges[0], ranges[1] = ranges[1], ranges[0]
+        if self.model.lips_apart(base, mesh):
+            ranges += [parts[name] for name in MOUTH_PARTS]
+        return ranges
 
     def _finish(self, rgba: NDArray[np.uint8], params: RenderParams) -> NDArray[np.uint8]:
         """Background, compositing and degradations (randomness from ``background_seed``)."""

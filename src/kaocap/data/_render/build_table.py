@@ -1,6 +1,7 @@
-"""Regenerate ``ict_mediapipe_correspondence.npz`` (method in :mod:`.correspondence`).
+"""Regenerate the committed render tables: ``ict_mediapipe_correspondence.npz`` (method in
+:mod:`.correspondence`) and ``ict_ambient_occlusion.npz`` (:func:`build_occlusion`).
 
-    python -m kaocap.data._render.correspondence   # or: python -m kaocap.data._render.build_table
+    python -m kaocap.data._render.build_table
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from numpy.typing import NDArray
 from kaocap.data._render import appearance as ap
 from kaocap.data._render import correspondence as corr
 from kaocap.data._render.gl import GlRenderer, projection
-from kaocap.data._render.ict import DEFAULT_HEAD_PATH, IctModel, NormalSolver, load_ict
+from kaocap.data._render.ict import DEFAULT_HEAD_PATH, MOUTH_PARTS, IctModel, NormalSolver, load_ict
 from kaocap.data._render.labels import surface_points
 from kaocap.errors import InputError
 from kaocap.types import euler_to_matrix
@@ -140,6 +141,27 @@ def build_correspondence(head_path: str | Path = DEFAULT_HEAD_PATH, out: Path = 
     return Path(out)
 
 
+def build_occlusion(head_path: str | Path = DEFAULT_HEAD_PATH, out: Path = ap.OCCLUSION_PATH) -> Path:
+    """Bake per-vertex ambient occlusion of the mean head (64 directions, 512 px depth maps):
+    neutral for every part but the mouth's inside, which is baked with the jaw open (closed,
+    it would be black; when the lips are closed it is not drawn at all)."""
+    model = load_ict(head_path)
+    solver = NormalSolver(model.triangles, model.num_vertices)
+    renderer = GlRenderer(model, 64, ap.static_attributes(model), ap.noise_texture(), ap.face_map(model), samples=0)
+    weights = np.zeros(len(model.expr_names), np.float32)
+    weights[model.expr_names.index("jawOpen")] = 1.0
+    opened = model.pose(model.neutral, weights, 0.0, np.zeros((2, 2)))
+    closed_ao = ap.bake_occlusion(renderer, model.neutral, solver(model.neutral), directions=64, size=512)
+    open_ao = ap.bake_occlusion(renderer, opened, solver(opened), directions=64, size=512)
+    renderer.release()
+    mouth = np.concatenate([model.part_vertices(name) for name in MOUTH_PARTS])
+    closed_ao[mouth] = open_ao[mouth]
+    np.savez_compressed(out, ict_vertices=model.source.astype(np.int32), occlusion=closed_ao.astype(np.float16))
+    logger.info("wrote %s: median occlusion %.2f", out, float(np.median(closed_ao)))
+    return Path(out)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     build_correspondence()
+    build_occlusion()

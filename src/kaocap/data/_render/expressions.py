@@ -131,7 +131,8 @@ def _gaze(w: NDArray[np.float64], rng: np.random.Generator) -> None:
         w[_I[names[2] if pitch > 0 else names[3]]] = abs(pitch + rng.normal(0, 0.02))
 
 
-def _constrain(w: NDArray[np.float64]) -> None:
+def constrain(w: NDArray[np.float64]) -> None:
+    """Apply the physical exclusions of the module docstring to (52,) coefficients, in place."""
     for a, b in _EXCLUSIVE:
         w[_I[a] if w[_I[a]] < w[_I[b]] else _I[b]] = 0.0
     for side in ("Left", "Right"):
@@ -164,7 +165,7 @@ def sample_arkit(rng: np.random.Generator, prior: NDArray[np.float32] | None) ->
         _gaze(w, rng)
     if rng.random() < P_TONGUE:
         w[_I["tongueOut"]] = rng.uniform(0.2, 1.0)
-    _constrain(w)
+    constrain(w)
     return w
 
 

@@ -13,7 +13,7 @@ trilinear mipmaps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -118,9 +118,10 @@ class GlRenderer:
         self._dynamic.write(np.concatenate([vertices, normals], axis=1).astype(np.float32).tobytes())
 
     def draw(self, vertices: NDArray[np.float32], normals: NDArray[np.float32], model_view: NDArray,
-             proj: NDArray) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:  # fmt: skip
+             proj: NDArray, ranges: Sequence[tuple[int, int]] | None = None) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:  # fmt: skip
         """RGBA (S, S, 4) uint8 (alpha 0 = background) and window depth (S, S) float32 0..1,
-        both top row first, of (Vd, 3) model-frame ``vertices`` with their ``normals``."""
+        both top row first, of (Vd, 3) model-frame ``vertices`` with their ``normals``.
+        ``ranges``: (first, end) triangle ranges to draw, in this order (None = all)."""
         self._upload(vertices, normals)
         self.set_uniforms({"u_model_view": model_view, "u_proj": proj})
         ctx = self.ctx
@@ -128,7 +129,8 @@ class GlRenderer:
         ctx.enable(self._moderngl.DEPTH_TEST)
         ctx.disable(self._moderngl.CULL_FACE)
         ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        self.vao.render()
+        for first, end in ranges if ranges is not None else [(0, len(self.triangles))]:
+            self.vao.render(vertices=3 * (end - first), first=3 * first)
         ctx.copy_framebuffer(self._out, self._ms)
         s = self.size
         rgba = np.frombuffer(self._out.read(components=4), np.uint8).reshape(s, s, 4)[::-1]
@@ -147,6 +149,21 @@ class GlRenderer:
         s = self.size
         ids = np.frombuffer(self._id_fbo.read(components=1, dtype="i4"), np.int32).reshape(s, s)[::-1]
         return ids.astype(np.int32) - 1
+
+    def depth_map(self, vertices: NDArray[np.float32], model_view: NDArray, proj: NDArray, size: int) -> NDArray[np.float32]:
+        """(size, size) window depth 0..1 (top row first) of every triangle, for baking."""
+        if getattr(self, "_bake_fbo", None) is None or self._bake_fbo.size != (size, size):
+            self._bake_fbo = self.ctx.framebuffer(self.ctx.renderbuffer((size, size), 1, dtype="i4"),
+                                                  self.ctx.depth_renderbuffer((size, size)))  # fmt: skip
+        self._upload(vertices, np.zeros_like(vertices))
+        for name, value in (("u_model_view", model_view), ("u_proj", proj)):
+            self._id_program[name].write(np.ascontiguousarray(value.T, np.float32).tobytes())
+        self._bake_fbo.use()
+        self.ctx.enable(self._moderngl.DEPTH_TEST)
+        self._bake_fbo.clear(depth=1.0)
+        self._id_vao.render()
+        raw = self._bake_fbo.read(components=1, attachment=-1, dtype="f4")
+        return np.frombuffer(raw, np.float32).reshape(size, size)[::-1].copy()
 
     def release(self) -> None:
         self.ctx.release()

@@ -18,8 +18,9 @@ Two things ICT's blendshapes do not do are added here:
 
 Parts (vertex and polygon ranges from ICT-FaceKit's README): face, head and neck, mouth socket,
 eye sockets, gums and tongue, teeth, scleras (their front bulge is the cornea; the iris is
-painted on it by the shader), eyelashes. Not drawn: iris meshes, lacrimal fluid, eye blend and
-eye occlusion meshes (Unreal-style overlays that need transparency).
+painted on it by the shader). Not drawn: iris meshes, lacrimal fluid, eye blend and eye
+occlusion meshes, eyelashes (Unreal-style cards that need alpha textures; drawn opaque they
+look like thick eyeliner, so a thin lash line is painted on the lids instead).
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ class Material(IntEnum):
     GUMS = 2
     TEETH = 3
     EYE = 4
-    LASHES = 5
     SOCKET = 6
     TONGUE = 7
 
@@ -63,16 +63,20 @@ class Material(IntEnum):
 PARTS: dict[str, tuple[int, int, int, int, Material]] = {
     "face": (0, 9409, 0, 9230, Material.SKIN),
     "head_neck": (9409, 11248, 9230, 11144, Material.SKIN),
-    "mouth_socket": (11248, 13294, 11144, 13226, Material.MOUTH),
     "eye_socket_left": (13294, 13678, 13226, 13630, Material.SOCKET),
     "eye_socket_right": (13678, 14062, 13630, 14034, Material.SOCKET),
-    "gums_tongue": (14062, 17039, 14034, 17006, Material.GUMS),
-    "teeth": (17039, 21451, 17006, 21496, Material.TEETH),
     "sclera_left": (21451, 22221, 21496, 22296, Material.EYE),
     "sclera_right": (23021, 23791, 23094, 23894, Material.EYE),
-    "eyelashes_left": (25351, 26035, 25304, 25844, Material.LASHES),
-    "eyelashes_right": (26035, 26719, 25844, 26384, Material.LASHES),
+    "mouth_socket": (11248, 13294, 11144, 13226, Material.MOUTH),
+    "gums_tongue": (14062, 17039, 14034, 17006, Material.GUMS),
+    "teeth": (17039, 21451, 17006, 21496, Material.TEETH),
 }
+#: The parts behind the lips, drawn only when the lips part (last in the triangle order).
+MOUTH_PARTS = ("mouth_socket", "gums_tongue", "teeth")
+#: Inner-lip landmark pairs of ICT's 68 points (upper, lower) checked for a parted mouth.
+_INNER_UPPER, _INNER_LOWER = (61, 62, 63), (67, 66, 65)
+#: Lips that part less than this (cm, beyond the neutral gap) hide the mouth's inside.
+LIPS_APART_CM = 0.03
 #: ICT's 68-point (Multi-PIE) landmark vertices live in vertex_indices.json beside the model.
 _LANDMARK_KEY = "idx_to_landmark_verts"
 
@@ -98,6 +102,7 @@ class IctModel:
     57 ICT shape names. moving: (Vm,) vertices any shape moves; expr_deltas: (57, Vm*3) float32.
     id_deltas: (100, Vd*3) float32. eyes: (left, right). tongue: (Vt,) vertices, tongue_weight:
     (Vt,) 0 at the root .. 1 at the tip. landmarks68: (68,) drawn ids of ICT's Multi-PIE points.
+    part_triangles: name -> (first, end) triangle of each part.
     """
 
     neutral: NDArray[np.float32]
@@ -112,6 +117,7 @@ class IctModel:
     tongue: NDArray[np.intp]
     tongue_weight: NDArray[np.float32]
     landmarks68: NDArray[np.intp]
+    part_triangles: dict[str, tuple[int, int]]
     _identities: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -152,6 +158,14 @@ class IctModel:
             rot = _gaze_rotation(float(yaw), float(pitch)).astype(np.float32)
             out[eye.vertices] = (out[eye.vertices] - centre) @ rot.T + centre
         return out
+
+
+    def lips_apart(self, base: NDArray[np.float32], mesh: NDArray[np.float32]) -> bool:
+        """Whether the inner lips of ``mesh`` part by more than :data:`LIPS_APART_CM` anywhere
+        along ICT's inner-lip landmarks, compared with the identity's neutral ``base``."""
+        upper, lower = self.landmarks68[list(_INNER_UPPER)], self.landmarks68[list(_INNER_LOWER)]
+        gap = np.linalg.norm(mesh[upper] - mesh[lower], axis=1) - np.linalg.norm(base[upper] - base[lower], axis=1)
+        return bool(gap.max() > LIPS_APART_CM)
 
 
 def _gaze_rotation(yaw_rad: float, pitch_rad: float) -> NDArray[np.float64]:
@@ -248,16 +262,20 @@ def _tongue_vertices(data, drawn_of: NDArray[np.intp]) -> tuple[NDArray[np.intp]
     return drawn_of[source], (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def _drawn_subset(data) -> tuple[NDArray[np.intp], NDArray[np.int32], NDArray[np.int8]]:
-    """ICT vertex ids we draw (sorted), their triangles (drawn numbering), materials."""
-    triangles, material = [], np.full(len(data["neutral"]), -1, np.int8)
-    for v0, v1, f0, f1, mat in PARTS.values():
+def _drawn_subset(data) -> tuple[NDArray[np.intp], NDArray[np.int32], NDArray[np.int8], dict[str, tuple[int, int]]]:
+    """ICT vertex ids we draw (sorted), their triangles (drawn numbering, parts in PARTS order),
+    materials, and each part's triangle range."""
+    triangles, material, ranges = [], np.full(len(data["neutral"]), -1, np.int8), {}
+    count = 0
+    for name, (v0, v1, f0, f1, mat) in PARTS.items():
         triangles.append(_triangulate(data["faces_v"][f0:f1]))
+        ranges[name] = (count, count + len(triangles[-1]))
+        count += len(triangles[-1])
         material[v0:v1] = mat
     source = np.flatnonzero(material >= 0)
     drawn_of = np.full(len(material), -1, np.intp)
     drawn_of[source] = np.arange(len(source))
-    return source, drawn_of[np.concatenate(triangles)].astype(np.int32), material[source]
+    return source, drawn_of[np.concatenate(triangles)].astype(np.int32), material[source], ranges
 
 
 @cache
@@ -277,7 +295,7 @@ def load_ict(path: str | Path = DEFAULT_HEAD_PATH) -> IctModel:
         raise InputError(f"ICT-FaceKit model not found at {path} (expected ../shared/data/heads/ict_facekit)")
     with np.load(path) as npz:
         data = {k: npz[k] for k in npz.files}
-    source, triangles, material = _drawn_subset(data)
+    source, triangles, material, ranges = _drawn_subset(data)
     drawn_of = np.full(len(data["neutral"]), -1, np.intp)
     drawn_of[source] = np.arange(len(source))
     deltas = data["expr_deltas"][:, source]
@@ -304,4 +322,5 @@ def load_ict(path: str | Path = DEFAULT_HEAD_PATH) -> IctModel:
         tongue=tongue,
         tongue_weight=tongue_weight,
         landmarks68=drawn_of[np.asarray(landmarks, np.intp)],
+        part_triangles=ranges,
     )

@@ -43,6 +43,7 @@ in vec3 v_nrm;
 in vec3 v_ref;
 in float v_ao;
 in vec4 v_noise;                // smooth per-vertex noise: hairline a, b, blotches a, b
+                                // (tongue: x = how far along the tongue, 0 root .. 1 tip)
 flat in int v_mat;
 uniform mat4 u_model_view;
 uniform sampler2D u_noise;      // tileable noise: r fine, g blotches, b strands, a medium
@@ -60,13 +61,14 @@ uniform vec3 u_lip_rgb;
 uniform vec3 u_hair_rgb;
 uniform vec3 u_iris_rgb;
 uniform vec3 u_teeth_rgb;
-uniform vec4 u_hair;            // front hairline y, back hairline y, bald-top y, strand density
+uniform vec4 u_hair;            // front hairline y, back hairline y, unused, strand density
 uniform vec4 u_skin;            // detail, blotches, beard, brows
 uniform vec2 u_offset;          // per-identity noise offset
 uniform vec2 u_mix;             // per-identity (cos, sin) mixing v_noise's two patterns
 uniform vec2 u_eye;             // iris radius, pupil radius (cm)
 uniform vec3 u_eye_c[2];        // eye centres (left, right), mean head
 uniform vec3 u_eye_a[2];        // eye axes
+uniform float u_tongue;         // tongueOut 0..1 (the tongue's tip leaves the dark mouth)
 out vec4 f_color;
 
 const float PI = 3.14159265;
@@ -98,20 +100,23 @@ vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
     }
     albedo = mix(albedo, albedo * vec3(1.12, 0.86, 0.86), fm.a * 0.6);
     if (fm.b * u_skin.z > 0.01) {
-        float stubble = texture(u_noise, vec2(phi * 3.0, p.y * 0.3) + u_offset.yx).r;
-        albedo = mix(albedo, u_hair_rgb * 0.5, fm.b * u_skin.z * smoothstep(0.4, 0.7, stubble));
+        float stubble = texture(u_noise, vec2(phi * 9.0, p.y * 0.9) + u_offset.yx).r;
+        albedo *= 1.0 - 0.55 * fm.b * u_skin.z * smoothstep(0.3, 0.8, stubble);
     }
     albedo = mix(albedo, u_lip_rgb * (0.9 + 0.3 * detail), fm.r);
     if (fm.g > 0.01) {
-        float brow_hairs = texture(u_noise, vec2(p.x * 0.55, p.y * 0.05) + u_offset).b;
-        albedo = mix(albedo, u_hair_rgb * 0.7, fm.g * u_skin.w * smoothstep(0.3, 0.6, brow_hairs));
+        if (p.y > 4.7) {
+            float hairs = texture(u_noise, vec2(p.x * 0.25, p.y * 1.5 - abs(p.x) * 0.3) + u_offset).b;
+            albedo = mix(albedo, u_hair_rgb * 0.6 + 0.01, fm.g * u_skin.w * smoothstep(0.15, 0.75, hairs));
+        } else {
+            albedo = mix(albedo, vec3(0.012, 0.01, 0.009), fm.g * 0.85);
+        }
     }
     spec_gain = 1.0 + fm.r * 0.8;
 
     float edge = dot(v_noise.xy, u_mix);
-    float h = smoothstep(-0.35, 0.35, p.y - hairline(abs(phi)) + 1.5 * edge);
-    float bald = smoothstep(u_hair.z - 0.6, u_hair.z + 0.6, p.y + 1.0 * edge) * smoothstep(-6.0, -2.0, q.z);
-    hair = h * (1.0 - bald);
+    float fine = texture(u_noise, vec2(phi * 2.0, p.y * 0.15) + u_offset).a - 0.5;
+    hair = smoothstep(-0.3, 0.3, p.y - hairline(abs(phi)) + 1.2 * edge + 0.8 * fine);
     if (hair > 0.0) {
         float elev = atan(q.y, length(q.xz));
         float s1 = texture(u_noise, vec2(phi * u_hair.w, elev * 0.12) + u_offset).b;
@@ -159,15 +164,16 @@ void main() {
         albedo = eye(v_ref, spec_gain);
         strength = 1.4; shininess = 350.0;
     } else if (v_mat == 3) {
-        albedo = u_teeth_rgb; ao *= inner * inner;
+        albedo = u_teeth_rgb; ao *= inner;
         spec_gain = 0.5; shininess = 60.0;
-    } else if (v_mat == 5) {
-        albedo = u_hair_rgb * 0.15 + vec3(0.01);
     } else if (v_mat == 6) {
         albedo = vec3(0.12, 0.05, 0.05);
     } else {
         albedo = v_mat == 7 ? vec3(0.62, 0.26, 0.27) : (v_mat == 2 ? vec3(0.55, 0.2, 0.2) : vec3(0.3, 0.08, 0.08));
-        ao *= inner * inner;
+        ao *= inner;
+        if (v_mat == 7) {
+            ao = mix(ao, 0.9, clamp(u_tongue * v_noise.x * 1.5, 0.0, 1.0));
+        }
         spec_gain = 0.6; shininess = 80.0;
     }
     vec3 l = normalize(u_light_dir);
