@@ -280,3 +280,10 @@ def test_camera_outage_reconnects_and_tells_live_targets(monkeypatch):
     assert summary.error is None and summary.frames == 7 and summary.frames_with_face == 7
     assert 0 in recorder.faces  # "no face" went out during the outage
     assert recorder.faces[-1] == 1
+
+
+def test_soak_prints_the_table_without_leaking_descriptors_or_threads(capsys):
+    assert main(["soak", "--frames", "400", "--window", "100", "--clip-frames", "20", "-q"]) == 0
+    rows = {line[:24].strip(): line[24:].split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert float(rows["open file descriptors"][2]) == 0 and float(rows["threads"][2]) == 0
+    assert abs(float(rows["resident memory MB"][2])) < 10

@@ -145,6 +145,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from kaocap.bench import load_frames
+    from kaocap.soak import format_report, soak
+
+    frames = load_frames(args.input, args.clip_frames)
+    first, last = soak(frames, args.frames, window=args.window, config=_config(args), progress=not args.quiet)
+    print(f"{args.frames} frames of a looped {frames[0].shape[1]}x{frames[0].shape[0]} clip, every sender to local receivers")
+    print(format_report(first, last))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from kaocap.models import CARDS, cache_dir
     from kaocap.runtime import available_runtimes
@@ -192,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-peer", action="store_true", help="time kaocap alone (no mediapipe installed)")
     bench.add_argument("--runtimes", action="store_true", help="time each network on each installed runtime instead")
     bench.set_defaults(func=cmd_bench)
+
+    soak = sub.add_parser("soak", help="the live loop for many frames: memory, descriptors, threads, latency")
+    soak.add_argument("input", nargs="?", help="clip to loop (default: the embedded portrait, moving)")
+    soak.add_argument("--frames", type=int, default=100_000, help="frames to run (default 100000)")
+    soak.add_argument("--window", type=int, default=1000, help="frames per measuring window (default 1000)")
+    soak.add_argument("--clip-frames", type=int, default=300, help="frames of the clip to loop (default 300)")
+    soak.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_options(soak)
+    soak.set_defaults(func=cmd_soak)
 
     info = sub.add_parser("info", help="models, cards and runtimes")
     info.set_defaults(func=cmd_info)
