@@ -1,0 +1,75 @@
+"""Crop augmentations (numpy/OpenCV), with the labels they change kept consistent.
+
+A small affine is a crop of the crop through a perturbed :class:`kaocap.types.Roi` (shift,
+scale, in-plane rotation ``delta``), so the same conventions hold as for the data: landmarks go
+through ``Roi.crop_matrix`` and the head rotation as the crop sees it becomes
+``Rz(delta) @ rotation_crop``. Colour jitter changes no label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from kaocap.blendshapes.features import rotation_z
+from kaocap.types import Roi
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges (uniform, +-): shift in crop fractions, scale factor, rotation in degrees;
+    brightness/contrast/saturation as relative factors, gain per RGB channel, noise in 0..1
+    units (std); grey: probability of a greyscale crop."""
+
+    shift: float = 0.04
+    scale: float = 0.08
+    rotation_deg: float = 10.0
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.3
+    gain: float = 0.06
+    noise: float = 0.015
+    grey: float = 0.05
+
+
+def affine_batch(crops: NDArray[np.uint8], landmarks: NDArray[np.float32], rotation_crop: NDArray[np.float32],
+                 rng: np.random.Generator, cfg: AugmentConfig) -> tuple[NDArray, NDArray, NDArray]:  # fmt: skip
+    """Random small affine per crop.
+
+    crops (N, S, S, 3) uint8; landmarks (N, 478, 3) crop-normalised (NaN allowed);
+    rotation_crop (N, 3, 3). Returns the three transformed alike.
+    """
+    n, size = len(crops), crops.shape[1]
+    out = np.empty_like(crops)
+    shift = rng.uniform(-cfg.shift, cfg.shift, (n, 2)) * size
+    scale = 1.0 + rng.uniform(-cfg.scale, cfg.scale, n)
+    delta = np.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg, n))
+    lm = landmarks.astype(np.float64).copy()
+    for i in range(n):
+        roi = Roi((size / 2 + shift[i]).astype(np.float32), np.full(2, size * scale[i], np.float32), float(delta[i]))
+        m = roi.crop_matrix(size)
+        out[i] = cv2.warpAffine(crops[i], m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        xy = lm[i, :, :2] * size
+        lm[i, :, :2] = (xy @ m[:, :2].T + m[:, 2]) / size
+        lm[i, :, 2] /= scale[i]
+    rot = (rotation_z(delta) @ rotation_crop.astype(np.float64)).astype(np.float32)
+    return out, lm.astype(np.float32), rot
+
+
+def colour_batch(images: NDArray[np.float32], rng: np.random.Generator, cfg: AugmentConfig) -> NDArray[np.float32]:
+    """Colour jitter on (N, 3, S, S) float32 RGB 0..1 images; returns new clipped images."""
+    n = len(images)
+    x = images * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, (n, 1, 1, 1)).astype(np.float32)
+    x = x * rng.uniform(1 - cfg.gain, 1 + cfg.gain, (n, 3, 1, 1)).astype(np.float32)
+    grey = x.mean(axis=1, keepdims=True)
+    sat = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation, (n, 1, 1, 1)).astype(np.float32)
+    sat[rng.random(n) < cfg.grey] = 0.0
+    x = grey + (x - grey) * sat
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = mean + (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, (n, 1, 1, 1)).astype(np.float32)
+    if cfg.noise > 0:
+        x = x + rng.normal(0.0, cfg.noise, x.shape).astype(np.float32)
+    return np.clip(x, 0.0, 1.0)

@@ -1,0 +1,219 @@
+"""``kaocap train``: fit one registered learner on dataset shards, write weights, card and ONNX.
+
+>>> from kaocap.train.loop import TrainConfig, train                      # doctest: +SKIP
+>>> result = train(TrainConfig("blendshapes_cnn_s", data=(Path("ds/real"), Path("ds/render")),
+...                            out=Path("runs/cnn"), mix={"real": 0.5, "render": 0.5}, seed=0))
+>>> result.card["metrics"]["val"]["mean_corr"]                           # doctest: +SKIP
+
+Same config and seed, same machine -> the same weights (sampling, augmentation and dropout all
+draw from generators seeded by the config).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kaocap.errors import InputError
+from kaocap.eval.learners_metrics import mean_corr, pearson_per_shape, rotation_mae_deg
+from kaocap.train import batches
+from kaocap.train.augment import AugmentConfig
+from kaocap.train.card import base_card, finish_card
+from kaocap.train.export import export_onnx
+from kaocap.train.losses import LossWeights, total_loss
+from kaocap.train.nets import Learner, rotation_6d_to_matrix
+from kaocap.train.registry import LearnerCard, create_model, get_card
+from kaocap.train.samples import SampleSet, load_samples, sample_weights
+
+log = logging.getLogger(__name__)
+_WARMUP_FRACTION = 0.03
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. None means the learner card's default (epochs, batch_size, lr,
+    weight_decay). max_steps stops early (tests, timing); threads: torch intra-op threads."""
+
+    model_id: str
+    data: tuple[Path, ...]
+    out: Path
+    mix: dict[str, float] | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    seed: int = 0
+    max_steps: int | None = None
+    threads: int | None = None
+    export: bool = True
+    progress: bool = True
+    command: str = ""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def resolved(self, card: LearnerCard) -> dict[str, Any]:
+        """The effective hyper-parameters."""
+        return {"epochs": card.epochs if self.epochs is None else self.epochs,
+                "batch_size": self.batch_size or card.batch_size, "lr": self.lr or card.lr,
+                "weight_decay": card.weight_decay if self.weight_decay is None else self.weight_decay}  # fmt: skip
+
+
+@dataclass
+class TrainResult:
+    """Paths written and the card (also written as ``<model_id>.card.json``)."""
+
+    card: dict[str, Any]
+    weights: Path
+    onnx: Path | None
+    card_path: Path
+    losses: list[float]
+
+
+class _Data:
+    """Train/val samples and the per-learner vector inputs."""
+
+    def __init__(self, cfg: TrainConfig, card: LearnerCard) -> None:
+        image = card.input_kind == "image"
+        load = lambda split: load_samples(cfg.data, split, image_size=card.image_size, with_crops=image)
+        train = load("train")
+        self.train = train.subset(batches.usable(card.input_kind, train))
+        try:
+            val = load("val")
+            self.val: SampleSet | None = val.subset(batches.usable(card.input_kind, val))
+        except InputError as exc:  # a tiny dataset may have no val people
+            log.warning("no validation samples (%s)", exc)
+            self.val = None
+        self.kind = card.input_kind
+        self.train_inputs = {} if image else batches.vector_inputs(card.input_kind, self.train)
+        self.val_inputs = {} if image or self.val is None else batches.vector_inputs(card.input_kind, self.val)
+
+    def batch(self, split: str, idx, rng=None, augment: AugmentConfig | None = None):
+        samples = self.train if split == "train" else self.val
+        if self.kind == "image":
+            return batches.image_batch(samples, idx, rng, augment)
+        return batches.vector_batch(self.train_inputs if split == "train" else self.val_inputs, samples, idx)
+
+
+def _fit_scalers(learner: Learner, data: _Data) -> None:
+    for name, scaler in learner.input_scalers().items():
+        scaler.set_stats(torch.from_numpy(data.train_inputs[name]))
+
+
+def _schedule(optimizer: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = max(1, int(total * _WARMUP_FRACTION))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def predict(learner: Learner, data: _Data, split: str = "val", batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Eval-mode predictions on a split: blendshapes (N, 52) 0..1, rotation_crop (N, 3, 3)."""
+    samples = data.train if split == "train" else data.val
+    learner.eval()
+    blend, rot = [], []
+    with torch.no_grad():
+        for idx in batches.eval_batches(len(samples), batch_size):
+            inputs, _ = data.batch(split, idx)
+            out = learner(*[inputs[n] for n in learner.input_names])
+            blend.append(torch.sigmoid(out["blend_logits"]).numpy())
+            rot.append(rotation_6d_to_matrix(out["rotation_6d"]).numpy())
+    return {"blendshapes": np.concatenate(blend), "rotation_crop": np.concatenate(rot)}
+
+
+def validate(learner: Learner, data: _Data) -> dict[str, Any]:
+    """Mean and per-shape Pearson r and rotation MAE (deg) on the validation people, per domain."""
+    if data.val is None or not len(data.val):
+        return {}
+    pred, val = predict(learner, data), data.val
+    metrics: dict[str, Any] = {}
+    for domain in ("all", *sorted(set(val.domain))):
+        sel = np.ones(len(val), bool) if domain == "all" else val.domain == domain
+        per = pearson_per_shape(pred["blendshapes"][sel], val.blendshapes[sel], val.valid[sel])
+        metrics[domain] = {"n": int(sel.sum()), "mean_corr": mean_corr(per),
+                           "rotation_mae_deg": rotation_mae_deg(pred["rotation_crop"][sel], val.rotation_crop[sel]),
+                           "per_shape_corr": [None if not np.isfinite(v) else round(float(v), 4) for v in per]}  # fmt: skip
+    return metrics
+
+
+def _step(learner, optimizer, scheduler, inputs, labels, weights: LossWeights) -> tuple[float, dict[str, float]]:
+    learner.train()
+    out = learner(*[inputs[n] for n in learner.input_names])
+    loss, parts = total_loss(out, labels, weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(learner.parameters(), 5.0)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.detach()), parts
+
+
+def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], card: LearnerCard) -> dict[str, Any]:
+    """The optimisation loop; returns the run's history (losses, step times, per-epoch val)."""
+    bs = hp["batch_size"]
+    steps_per_epoch = max(1, math.ceil(len(data.train) / bs))
+    total = steps_per_epoch * hp["epochs"] if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * max(1, hp["epochs"]))
+    optimizer = torch.optim.AdamW(learner.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    scheduler, weights = _schedule(optimizer, total), LossWeights(landmarks=card.landmark_aux)
+    p = sample_weights(data.train.domain, cfg.mix)
+    history: dict[str, Any] = {"loss": [], "step_s": [], "epochs": []}
+    bar = tqdm(total=total, desc=card.model_id, unit="step", disable=not cfg.progress, leave=False)
+    step, epoch = 0, 0
+    while step < total:
+        order = batches.epoch_indices(p, steps_per_epoch, bs, cfg.seed, epoch)
+        for i, idx in enumerate(order[: total - step]):
+            start = time.perf_counter()
+            rng = np.random.default_rng([cfg.seed, epoch, i + 1])
+            inputs, labels = data.batch("train", idx, rng, cfg.augment)
+            loss, _ = _step(learner, optimizer, scheduler, inputs, labels, weights)
+            history["loss"].append(loss)
+            history["step_s"].append(time.perf_counter() - start)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
+            step += 1
+        val = validate(learner, data)
+        history["epochs"].append({"epoch": epoch, "steps": step, "train_loss": float(np.mean(history["loss"][-len(order):])),
+                                  "val_mean_corr": val.get("all", {}).get("mean_corr"),
+                                  "val_rotation_mae_deg": val.get("all", {}).get("rotation_mae_deg")})  # fmt: skip
+        epoch += 1
+    bar.close()
+    return history
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train ``cfg.model_id`` and write ``<out>/<model_id>.pt``, ``.onnx`` and ``.card.json``."""
+    card = get_card(cfg.model_id)
+    if card.family == "rules":
+        from kaocap.train.fit_rules import fit_rules
+
+        return fit_rules(cfg)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.perf_counter()
+    hp = cfg.resolved(card)
+    data = _Data(cfg, card)
+    learner: Learner = create_model(cfg.model_id)
+    _fit_scalers(learner, data)
+    history = _fit(learner, data, cfg, hp, card)
+    metrics = {"val": validate(learner, data)}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    weights = cfg.out / f"{cfg.model_id}.pt"
+    torch.save(learner.state_dict(), weights)
+    info = base_card(card, learner, cfg, hp, data.train, metrics, history, time.perf_counter() - start)
+    onnx_path = None
+    if cfg.export:
+        onnx_path = cfg.out / f"{cfg.model_id}.onnx"
+        info["parity_max_abs"] = export_onnx(learner, onnx_path, info, image_size=card.image_size)
+    card_path = finish_card(info, cfg.out, [weights] + ([onnx_path] if onnx_path else []), time.perf_counter() - start)
+    return TrainResult(info, weights, onnx_path, card_path, history["loss"])

@@ -1,0 +1,128 @@
+"""Registry of learners: one 3-line factory per model id, each with a card (timm style).
+
+>>> from kaocap.train.registry import create_model, list_models   # needs kaocap[train]
+>>> sorted(list_models())                                          # doctest: +SKIP
+['blendshapes_cnn_s', 'blendshapes_cnn_s_lmk', 'blendshapes_cnn_xs', 'blendshapes_feat_mlp', ...]
+>>> net = create_model("blendshapes_cnn_s")                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kaocap.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LearnerCard:
+    """What a learner is and how it trains by default.
+
+    input_kind: "image" | "features" | "mesh" | "hybrid" | "rules" (kaocap.blendshapes.learned).
+    image_size: crop side in px (image learners). epochs, batch_size, lr, weight_decay: AdamW
+    with a cosine schedule. landmark_aux: weight of the auxiliary landmark loss (0 = none).
+    """
+
+    model_id: str
+    family: str
+    input_kind: str
+    description: str
+    image_size: int = 128
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    landmark_aux: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {}
+CARDS: dict[str, LearnerCard] = {}
+
+
+def register_model(card: LearnerCard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``fn`` as the factory of ``card.model_id``."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if card.model_id != fn.__name__:
+            raise ValueError(f"factory {fn.__name__} must be named after its card {card.model_id}")
+        _FACTORIES[card.model_id] = fn
+        CARDS[card.model_id] = card
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return list(_FACTORIES)
+
+
+def get_card(model_id: str) -> LearnerCard:
+    try:
+        return CARDS[model_id]
+    except KeyError:
+        raise ConfigError(f"unknown model {model_id!r}; known: {', '.join(CARDS)}") from None
+
+
+def create_model(model_id: str, **kwargs: Any) -> Any:
+    """A fresh (untrained) learner: a torch module, or a RuleSolver for the rules baseline."""
+    get_card(model_id)
+    return _FACTORIES[model_id](**kwargs)
+
+
+def _num_features() -> int:
+    from kaocap.blendshapes.features import NUM_FEATURES
+
+    return NUM_FEATURES
+
+
+def _nets():
+    from kaocap.train import nets
+
+    return nets
+
+
+# Epoch defaults are sized so that each run fits the 2-hour budget on the 2-core machine; see
+# kaocap/train/README notes in the card ("step_time_ms") and docs of the train command.
+_MLP: dict[str, Any] = {"epochs": 60, "batch_size": 256, "lr": 2e-3}
+
+
+@register_model(LearnerCard("blendshapes_feat_mlp", "feature_mlp", "features", "MLP on geometric mesh features (SuperCV (a))", **_MLP))
+def blendshapes_feat_mlp(**kw: Any) -> Any:
+    return _nets().FeatureMLP(_num_features(), **kw)
+
+
+@register_model(LearnerCard("blendshapes_mesh_mlp", "mesh_mlp", "mesh", "MLP on the normalised 478-point mesh (SuperCV (b))", **_MLP))
+def blendshapes_mesh_mlp(**kw: Any) -> Any:
+    return _nets().MeshMLP(**kw)
+
+
+@register_model(LearnerCard("blendshapes_hybrid_mlp", "hybrid_mlp", "hybrid", "features + mesh branches (SuperCV (c))", **_MLP))
+def blendshapes_hybrid_mlp(**kw: Any) -> Any:
+    return _nets().HybridMLP(_num_features(), **kw)
+
+
+@register_model(LearnerCard("blendshapes_cnn_s", "cnn", "image", "MobileNetV3-small-class CNN on 128 px crops (SuperCV (d))", epochs=12))
+def blendshapes_cnn_s(**kw: Any) -> Any:
+    return _nets().ImageCNN(width=1.0, **kw)
+
+
+@register_model(LearnerCard("blendshapes_cnn_s_lmk", "cnn", "image", "blendshapes_cnn_s + auxiliary 478-landmark target", epochs=12, landmark_aux=1.0))
+def blendshapes_cnn_s_lmk(**kw: Any) -> Any:
+    return _nets().ImageCNN(width=1.0, landmark_aux=True, **kw)
+
+
+@register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", epochs=16))
+def blendshapes_cnn_xs(**kw: Any) -> Any:
+    return _nets().ImageCNN(width=0.75, **kw)
+
+
+@register_model(LearnerCard("blendshapes_rules", "rules", "rules", "rule-based geometric solver, per-shape ranges fitted on data (MeFaMo/KalidoKit spirit)", epochs=0))
+def blendshapes_rules(**kw: Any) -> Any:
+    from kaocap.blendshapes.rules import RuleSolver
+
+    return RuleSolver(**kw)
