@@ -70,3 +70,28 @@ def test_calibration_makes_rest_read_zero(tmp_path):
     with pytest.raises(ConfigError, match="unreadable or incomplete"):
         Calibration.load(tmp_path / "bad.json")
     assert len(BLENDSHAPES) == 52
+
+
+def test_run_table_configures_the_whole_job(tmp_path, capsys):
+    from kaocap.cli import main
+    from kaocap.config import load_file
+
+    out = tmp_path / "faces.jsonl"
+    path = tmp_path / "kaocap.toml"
+    path.write_text(f'max_faces = 2\n[run]\njsonl = "{out}"\nsend = []\nlandmarks = false\nstats = true\n')
+    cfg, run = load_file(path)
+    assert cfg.max_faces == 2 and run.jsonl == str(out) and run.send == () and not run.landmarks
+    assert main(["run", "--config", str(path), "-q"]) == 0
+    import json
+
+    assert "landmarks" not in json.loads(out.read_text())["faces"][0]
+    assert "frames/s" in capsys.readouterr().out
+    path.write_text("[run]\nsend = 'vmc'\n")
+    with pytest.raises(ConfigError, match="'run.send' must be a list of str"):
+        load_file(path)
+    path.write_text("[run]\njsonll = 'x'\n")
+    with pytest.raises(ConfigError, match="did you mean 'run.jsonl'"):
+        load_file(path)
+    path.write_text("[runn]\n")
+    with pytest.raises(ConfigError, match="did you mean 'run'"):
+        load_file(path)

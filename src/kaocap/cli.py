@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from kaocap.config import PipelineConfig, load_config
+from kaocap.config import PipelineConfig, load_config, load_file
 from kaocap.errors import ConfigError, KaocapError
 from kaocap.runtime import RUNTIMES
 
@@ -37,7 +37,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
-    cfg = load_config(args.config) if args.config else PipelineConfig()
+    cfg = load_config(args.config) if getattr(args, "config", None) else PipelineConfig()
     rt, tracking, filt = cfg.runtime, cfg.tracking, cfg.filter
     if args.threads is not None:
         rt = dataclasses.replace(rt, threads=args.threads)
@@ -62,6 +62,24 @@ def _input(args: argparse.Namespace):
     return args.camera if args.camera is not None else args.input
 
 
+def _apply_run_options(args: argparse.Namespace) -> None:
+    """Fill the ``run`` options the command line left unset from the config's ``[run]`` table."""
+    if not args.config:
+        return
+    run = load_file(args.config)[1]
+    if args.input is None and args.camera is None:
+        args.input = run.input or None
+        args.camera = run.camera if run.camera >= 0 else None
+    for name in ("jsonl", "csv", "preview"):
+        if getattr(args, name) is None and getattr(run, name):
+            setattr(args, name, getattr(run, name))
+    args.send = args.send or list(run.send) or None
+    args.no_landmarks = args.no_landmarks or not run.landmarks
+    args.max_frames = args.max_frames or run.max_frames or None
+    args.max_fps = args.max_fps or run.max_fps or None
+    args.stats = args.stats or run.stats
+
+
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """First SIGINT/SIGTERM: finish the current frame, flush and close everything, exit 0.
@@ -84,6 +102,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 def cmd_run(args: argparse.Namespace) -> int:
     from kaocap.jobs import run
 
+    _apply_run_options(args)
     with _stop_on_signals() as stop:
         summary = run(_input(args), _config(args), jsonl=args.jsonl, csv=args.csv, preview=args.preview,
                       send=args.send or (), landmarks=not args.no_landmarks, max_frames=args.max_frames,
@@ -218,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kaocap.export.cli import add_export_parsers; add_export_parsers(sub)  # noqa: I001
     from kaocap.data.cli import add_data_parser; add_data_parser(sub)  # noqa: I001
     from kaocap.viewer.cli import add_serve_parser; add_serve_parser(sub)  # noqa: I001
+    from kaocap.train.cli import add_train_parsers; add_train_parsers(sub)  # noqa: I001
     return parser
 
 

@@ -92,15 +92,46 @@ class PipelineConfig:
         return dataclasses.replace(self, **changes)
 
 
-def load_config(path: str | Path) -> PipelineConfig:
-    """Read a TOML file into a PipelineConfig (unknown keys or bad types raise ConfigError)."""
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The ``[run]`` table: what ``kaocap run`` does besides the pipeline. Empty strings and
+    zeros mean "not set" (TOML has no null): input "" = the embedded portrait, camera -1 = none,
+    max_frames 0 = all, max_fps 0 = uncapped."""
+
+    input: str = ""
+    camera: int = -1
+    jsonl: str = ""
+    csv: str = ""
+    preview: str = ""
+    send: tuple[str, ...] = ()
+    landmarks: bool = True
+    max_frames: int = 0
+    max_fps: float = 0.0
+    stats: bool = False
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
-    return from_dict(PipelineConfig, data)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read the pipeline part of a TOML file (a ``[run]`` table is allowed and ignored here)."""
+    return load_file(path)[0]
+
+
+def load_file(path: str | Path) -> tuple[PipelineConfig, RunOptions]:
+    """Read a TOML file into (PipelineConfig, RunOptions); unknown keys or bad types raise
+    ConfigError with one line and a "did you mean" hint."""
+    data = _read_toml(path)
+    run = data.pop("run", {})
+    if not isinstance(run, dict):
+        raise ConfigError("config key 'run' must be a table")
+    return from_dict(PipelineConfig, data), from_dict(RunOptions, run, prefix="run.")
 
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
@@ -110,6 +141,8 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for key, value in data.items():
         if key not in names:
+            if cls is PipelineConfig:
+                names = [*names, "run"]
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean {prefix + close[0]!r}?)" if close else f" (known: {', '.join(names)})"
             raise ConfigError(f"unknown config key {prefix + key!r}{hint}")
@@ -125,6 +158,11 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key {name!r} must be a table")
         return from_dict(hint, value, prefix=f"{name}.")
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            raise ConfigError(f"config key {name!r} must be a list of {item.__name__}, got {value!r}")
+        return tuple(value)
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for typ in allowed:
         if typ is type(None) and value is None:
