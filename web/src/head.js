@@ -28,6 +28,7 @@ export class HeadView {
     this.mesh = null;
     this.eyes = {};
     this.dirty = true;
+    this.frozen = false;
     this.renderer = this.makeRenderer();
     this.loaded = new GLTFLoader()
       .loadAsync(HEAD_URL)
@@ -126,8 +127,15 @@ export class HeadView {
     this.dirty = true;
   }
 
+  // Frozen: the mesh keeps following the results, the canvas keeps its last picture.
+  freeze(on) {
+    if (on) this.render();
+    this.frozen = on;
+    this.dirty = true;
+  }
+
   render() {
-    if (!this.dirty) return;
+    if (!this.dirty || this.frozen || !this.renderer) return;
     this.dirty = false;
     this.renderer.render(this.scene, this.camera);
   }

@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kaocap.capture import Source
+from kaocap.capture import Frame, Source
 from kaocap.config import PipelineConfig
 from kaocap.pipeline import Pipeline
+from kaocap.types import FrameResult
 from kaocap.viewer.server import DEFAULT_PORT, ViewerServer
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,15 @@ def serve(
     token: str | None = None,
     stop: threading.Event | None = None,
     on_ready: Callable[[str], None] | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
     static_dir: Path | None = None,
 ) -> int:
     """Serve the viewer for ``source`` (camera index, file, or None for the embedded portrait)
     until ``stop`` is set or a camera is lost; returns how many frames were processed.
 
-    ``on_ready(url)`` is called once the server listens. Errors: ConfigError (host/token),
-    ViewerNotBuilt (page missing), OutputError (port taken), InputError (bad source).
+    ``on_ready(url)`` is called once the server listens, ``on_result(result)`` after each frame
+    is sent. Errors: ConfigError (host/token), ViewerNotBuilt (page missing), OutputError (port
+    taken), InputError (bad source).
     """
     from kaocap.jobs import open_input
 
@@ -60,47 +63,60 @@ def serve(
     ):
         if on_ready is not None:
             on_ready(server.url)
+        player = _Player(pipe, server, stop, on_result)
         while not stop.is_set():
             src = open_input(source)
             with contextlib.closing(src):
-                live = bool(getattr(src, "live", False))
-                if live:
-                    return frames + _play_live(pipe, src, server, stop)
+                if getattr(src, "live", False):
+                    return frames + player.live(src)
                 if not _wait_for_page(server, stop):
                     break
-                frames += _play_file(pipe, src, server, stop)
+                frames += player.file(src)
     return frames
 
 
-def _play_live(pipe: Pipeline, src: Source, server: ViewerServer, stop: threading.Event) -> int:
-    pipe.use_source(src)
-    frames = 0
-    for frame in src:
-        if stop.is_set():
-            break
-        server.send_frame(pipe.process(frame), frame.image)
-        frames += 1
-    return frames
+class _Player:
+    """Runs the pipeline over a source and sends each frame to the pages."""
 
+    def __init__(self, pipe: Pipeline, server: ViewerServer, stop: threading.Event,
+                 on_result: Callable[[FrameResult], None] | None) -> None:  # fmt: skip
+        self.pipe, self.server, self.stop, self.on_result = pipe, server, stop, on_result
 
-def _play_file(pipe: Pipeline, src: Source, server: ViewerServer, stop: threading.Event) -> int:
-    """One pass over a file at its own pace; ends early when the last page leaves."""
-    pipe.reset()
-    pipe.use_source(src)
-    started, first_ms, frames = time.monotonic(), None, 0
-    for frame in src:
-        if stop.is_set() or not server.clients:
-            break
-        first_ms = frame.timestamp_ms if first_ms is None else first_ms
-        delay = started + (frame.timestamp_ms - first_ms) / 1000.0 - time.monotonic()
-        if delay < -LATE_S:
-            continue
-        if delay > 0 and stop.wait(delay):
-            break
-        server.send_frame(pipe.process(frame), frame.image)
-        frames += 1
-    stop.wait(max(0.0, MIN_PASS_S - (time.monotonic() - started)))
-    return frames
+    def _emit(self, frame: Frame) -> None:
+        result = self.pipe.process(frame)
+        self.server.send_frame(result, frame.image)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def live(self, src: Source) -> int:
+        """Every frame of a live source until it ends or ``stop``."""
+        self.pipe.use_source(src)
+        frames = 0
+        for frame in src:
+            if self.stop.is_set():
+                break
+            self._emit(frame)
+            frames += 1
+        return frames
+
+    def file(self, src: Source) -> int:
+        """One pass over a file at its own pace; ends early when the last page leaves."""
+        self.pipe.reset()
+        self.pipe.use_source(src)
+        started, first_ms, frames = time.monotonic(), None, 0
+        for frame in src:
+            if self.stop.is_set() or not self.server.clients:
+                break
+            first_ms = frame.timestamp_ms if first_ms is None else first_ms
+            delay = started + (frame.timestamp_ms - first_ms) / 1000.0 - time.monotonic()
+            if delay < -LATE_S:
+                continue
+            if delay > 0 and self.stop.wait(delay):
+                break
+            self._emit(frame)
+            frames += 1
+        self.stop.wait(max(0.0, MIN_PASS_S - (time.monotonic() - started)))
+        return frames
 
 
 def _wait_for_page(server: ViewerServer, stop: threading.Event) -> bool:

@@ -66,6 +66,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+#: Headers a request may carry once at most.
+SINGLE_HEADERS = ("Host", "Origin", "Cookie", "Upgrade")
 BUILD_HINT = (
     "the viewer's web page is not built (no kaocap/viewer/static/index.html): install Node.js "
     ">= 20.19 with npm and reinstall kaocap (pip install .), or run 'npm ci && npm run build' in web/"
@@ -175,16 +177,27 @@ class ViewerServer(WebSocketServer):
         headers = request.headers
         if getattr(request, "method", "GET") != "GET":  # websockets >= 15 parses other methods
             return _reply(HTTPStatus.METHOD_NOT_ALLOWED, b"only GET\n")
-        if self.token is None and not _loopback_host(headers.get("Host", "")):
+        if any(len(headers.get_all(name)) > 1 for name in SINGLE_HEADERS):
+            return _reply(
+                HTTPStatus.BAD_REQUEST, b"repeated Host, Origin, Cookie or Upgrade header\n"
+            )
+        try:
+            return self._route(request.path, headers)
+        except ValueError:  # urlsplit: a malformed path, Host or Origin
+            return _reply(HTTPStatus.BAD_REQUEST, b"malformed request\n")
+
+    def _route(self, path: str, headers: Any) -> Any:
+        host = headers.get("Host", "")
+        if self.token is None and not _loopback_host(host):
             return _reply(HTTPStatus.FORBIDDEN, b"unknown Host header\n")
-        from_query = self._given_token(request.path, headers)
+        from_query = self._given_token(path, headers)
         if self.token is not None and from_query is None:
             return _reply(HTTPStatus.UNAUTHORIZED, b"a valid ?token= is required\n")
         if headers.get("Upgrade", "").lower() == "websocket":
-            if not _same_origin(headers.get("Origin"), headers.get("Host", "")):
+            if not _same_origin(headers.get("Origin"), host):
                 return _reply(HTTPStatus.FORBIDDEN, b"cross-origin WebSocket refused\n")
             return None
-        found = self._files.get(urlsplit(request.path).path)
+        found = self._files.get(urlsplit(path).path)
         if found is None:
             return _reply(HTTPStatus.NOT_FOUND, b"not found\n")
         cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict" if from_query else None
