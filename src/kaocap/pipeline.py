@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from kaocap.config import FilterConfig, PipelineConfig
 from kaocap.detect import FaceDetector
 from kaocap.filters import OneEuroFilter
 from kaocap.landmarks import process as lmk
-from kaocap.pose.process import estimate_head_pose
+from kaocap.pose.process import PoseEstimationError, estimate_head_pose
 from kaocap.runtime import Session, open_session
 from kaocap.types import Face, FrameResult, HeadPose, Roi, quaternion_to_matrix
+
+log = logging.getLogger(__name__)
 
 #: Runtime per network, chosen by measurement on this project's 2-core x86 machine
 #: (``kaocap bench --runtimes``): see README "Runtimes".
@@ -152,7 +155,7 @@ class Pipeline:
         start = time.perf_counter()
         rois = [t.roi for t in self._tracks]
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
-        raw, logits = (out[o.name] for o in self._landmarks.outputs[:2])
+        raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
         scores = lmk.presence(logits)
         timings["landmarks"] = _ms(start)
@@ -161,12 +164,15 @@ class Pipeline:
         kept = _dedupe(kept, [self._tracks[i].face_id for i in kept], [next_rois[i] for i in kept])
         faces = [self._face(self._tracks[i], points[i], float(scores[i]), image.shape, timestamp_ms, timings)
                  for i in kept]  # fmt: skip
+        kept = [i for i, face in zip(kept, faces) if face is not None]
         for i in kept:
             self._tracks[i].roi = next_rois[i]
         self._tracks = [self._tracks[i] for i in kept]
-        return faces
+        return [face for face in faces if face is not None]
 
-    def _face(self, track: _Track, points, score: float, shape, timestamp_ms: int, timings) -> Face:
+    def _face(self, track: _Track, points, score: float, shape, timestamp_ms: int, timings) -> Face | None:
+        """One face's blendshapes, pose and filtering; None when no pose can be solved (a face
+        a few px wide, as MediaPipe, which then gives no matrix either)."""
         height, width = shape[:2]
         start = time.perf_counter()
         out = self._blendshapes.run({self._blendshapes.inputs[0].name: blend.network_input(points)})
@@ -174,7 +180,11 @@ class Pipeline:
         timings["blendshapes"] = timings.get("blendshapes", 0.0) + _ms(start)
         start = time.perf_counter()
         normalised = points / np.array([width, height, width], dtype=np.float32)
-        pose = estimate_head_pose(normalised, (width, height))
+        try:
+            pose = estimate_head_pose(normalised, (width, height))
+        except PoseEstimationError as exc:
+            log.debug("face %d dropped: %s", track.face_id, exc)
+            return None
         timings["pose"] = timings.get("pose", 0.0) + _ms(start)
         if self._filtering:
             points, values, pose = _filter(track, self.config.filter, points, values, pose, timestamp_ms / 1000)

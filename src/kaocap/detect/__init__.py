@@ -26,7 +26,7 @@ class FaceDetector:
     def __init__(self, session: Session, config: DetectorConfig) -> None:
         self.session, self.config = session, config
         self._in = session.inputs[0].name
-        self._reg, self._cls = (o.name for o in session.outputs)
+        self._reg, self._cls = process.OUTPUT_REGRESSORS, process.OUTPUT_SCORES
 
     def _candidates(self, image: NDArray[np.uint8], regions: list) -> tuple[NDArray, NDArray, NDArray]:
         """Decoded candidates of all ``regions`` (None = whole image), one batched network call."""

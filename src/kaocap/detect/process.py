@@ -18,6 +18,9 @@ from numpy.typing import NDArray
 INPUT_SIZE = 128
 NUM_KEYPOINTS = 6
 NUM_ANCHORS = 896
+#: Output tensor names of the detector (its model card).
+OUTPUT_REGRESSORS = "regressors"
+OUTPUT_SCORES = "classificators"
 # SsdAnchorsCalculator options of MediaPipe's FaceDetectorGraph (short-range model).
 _ANCHOR_STRIDES = (8, 16, 16, 16)
 _ANCHOR_MIN_SCALE, _ANCHOR_MAX_SCALE = 0.1484375, 0.75

@@ -24,6 +24,9 @@ from kaocap.detect.process import Detection
 from kaocap.types import Roi
 
 INPUT_SIZE = 256
+#: Output tensor names of the landmark network (its model card).
+OUTPUT_LANDMARKS = "Identity"
+OUTPUT_PRESENCE = "Identity_1"
 #: How much larger than the face box the landmark crop is (MediaPipe: 1.5 for both ROIs).
 ROI_SCALE = 1.5
 
