@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from kaocap.data.render import HeadRenderer, RenderConfig, RenderSample, crop_of
 from kaocap.errors import ConfigError
 from kaocap.types import Roi
 
-__all__ = ["block_identities", "default_bank", "render_block", "render_unit_name"]
+__all__ = ["block_identities", "default_bank", "measure_rate", "render_block", "render_unit_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +143,41 @@ def _row(sample: RenderSample, roi: Roi, jittered: bool, index: int, cfg: Render
     if with_teacher:
         row.update(teacher_labels(face, roi, cfg.crop_size))
     return row
+
+
+def _rate_worker(args: tuple[RenderConfig, int, int, bool]) -> tuple[int, float]:
+    cfg, start, count, with_teacher = args
+    with HeadRenderer(cfg) as renderer:
+        teacher = Teacher() if with_teacher else None
+        params = [renderer.sample_params(np.random.default_rng([cfg.seed, i])) for i in range(start, start + count)]
+        renderer.render(params[0])
+        began = time.perf_counter()
+        for p in params:
+            sample = renderer.render(p)
+            if teacher is not None:
+                teacher(sample.image)
+        return count, time.perf_counter() - began
+
+
+def measure_rate(cfg: RenderConfig | None = None, count: int = 60, workers: int = 1, *, teacher: bool = False,
+                 llvmpipe_threads: int | None = None) -> float:  # fmt: skip
+    """Renders per second (procedural backgrounds), ``workers`` processes of ``count`` renders
+    each; ``teacher``: also run the teacher on each; ``llvmpipe_threads``: LP_NUM_THREADS for
+    the workers (Mesa's rasteriser threads; default Mesa's choice)."""
+    import multiprocessing
+    import os
+
+    cfg = cfg or RenderConfig()
+    if llvmpipe_threads is not None:
+        os.environ["LP_NUM_THREADS"] = str(llvmpipe_threads)
+    jobs = [(cfg, k * count, count, teacher) for k in range(workers)]
+    began = time.perf_counter()
+    if workers == 1:
+        done = [_rate_worker(jobs[0])]
+    else:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            done = pool.map(_rate_worker, jobs)
+    total = sum(n for n, _ in done)
+    rate = total / max(seconds for _, seconds in done)
+    logger.info("%d workers: %.1f renders/s (%.1f s wall in all)", workers, rate, time.perf_counter() - began)
+    return rate

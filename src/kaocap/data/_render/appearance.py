@@ -29,8 +29,8 @@ _SKIN_SRGB = np.array([[0.97, 0.82, 0.73], [0.90, 0.70, 0.58], [0.78, 0.57, 0.43
                        [0.42, 0.28, 0.19], [0.26, 0.17, 0.12]])  # fmt: skip
 #: Hair colours (linear) and how often each is drawn.
 _HAIR = np.array([[0.02, 0.018, 0.015], [0.06, 0.035, 0.02], [0.15, 0.09, 0.05], [0.45, 0.33, 0.18],
-                  [0.30, 0.10, 0.04], [0.35, 0.34, 0.33], [0.62, 0.61, 0.58]])  # fmt: skip
-_HAIR_P = np.array([0.3, 0.25, 0.17, 0.1, 0.05, 0.08, 0.05])
+                  [0.30, 0.10, 0.04], [0.25, 0.24, 0.23], [0.45, 0.44, 0.42]])  # fmt: skip
+_HAIR_P = np.array([0.32, 0.27, 0.18, 0.1, 0.05, 0.05, 0.03])
 _IRIS = np.array([[0.06, 0.03, 0.015], [0.14, 0.07, 0.03], [0.2, 0.15, 0.06], [0.1, 0.16, 0.07],
                   [0.1, 0.18, 0.32], [0.22, 0.24, 0.26]])  # fmt: skip
 _IRIS_P = np.array([0.35, 0.25, 0.12, 0.08, 0.13, 0.07])
@@ -69,7 +69,7 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     iris = _IRIS[rng.choice(len(_IRIS), p=_IRIS_P)] * rng.uniform(0.8, 1.2, 3)
     teeth = np.array([0.72, 0.66, 0.55]) * rng.uniform(0.7, 1.05)
     style = rng.random()
-    front = rng.uniform(10.3, 12.0) if style < 0.75 else rng.uniform(12.0, 14.0)  # receding
+    front = rng.uniform(9.8, 11.5) if style < 0.75 else rng.uniform(11.5, 13.0)  # receding
     back = rng.uniform(-6.0, -2.0)
     if style > 0.95:
         front = back = 99.0  # shaved / bald head

@@ -133,11 +133,14 @@ def _crops(image: NDArray[np.uint8], detector, rng: np.random.Generator, wanted:
 
 
 def procedural_background(rng: np.random.Generator, size: int, noise: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """(size, size, 3) uint8: a two-colour gradient with large soft blotches from ``noise``."""
+    """(size, size, 3) uint8: a two-colour gradient with large soft blotches from ``noise``
+    (built at 1/8 resolution and scaled up: only low frequencies)."""
+    small = max(8, size // 8)
     a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:size, 0:size] / size
+    yy, xx = np.mgrid[0:small, 0:small] / small
     t = np.clip(0.5 + (xx - 0.5) * np.cos(angle) + (yy - 0.5) * np.sin(angle), 0, 1)[..., None]
-    blotch = cv2.resize(noise[..., 1], (size, size))[..., None].astype(np.float32) / 255 - 0.5
-    out = a * (1 - t) + b * t + blotch * rng.uniform(0, 120)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    y0, x0 = rng.integers(0, noise.shape[0] - small, 2)
+    blotch = noise[y0 : y0 + small, x0 : x0 + small, 1:2].astype(np.float64) / 255 - 0.5
+    out = np.clip(a * (1 - t) + b * t + blotch * rng.uniform(0, 120), 0, 255).astype(np.uint8)
+    return cv2.resize(out, (size, size), interpolation=cv2.INTER_CUBIC)

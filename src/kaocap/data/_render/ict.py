@@ -146,9 +146,14 @@ class IctModel:
         ``weights``, the tongue pushed out by ``tongue_out`` (0..1) and the eyes rotated by
         ``eye_angles_rad`` (2, 2): (left, right) x (yaw, pitch), Live Link Face signs (yaw > 0
         turns the gaze to the subject's right, pitch > 0 down)."""
-        w = np.asarray(weights, np.float32).reshape(1, len(self.expr_names))
+        w = np.asarray(weights, np.float32).reshape(len(self.expr_names))
+        moved = np.zeros(self.expr_deltas.shape[1], np.float32)
+        scratch = np.empty_like(moved)
+        for j in np.flatnonzero(w):  # expressions are sparse: one axpy per active shape
+            np.multiply(self.expr_deltas[j], w[j], out=scratch)
+            moved += scratch
         out = base.copy()
-        out[self.moving] += (w @ self.expr_deltas).reshape(-1, 3)
+        out[self.moving] += moved.reshape(-1, 3)
         if tongue_out > 0:
             forward, down = TONGUE_OUT_CM
             out[self.tongue] += np.float32(tongue_out) * self.tongue_weight[:, None] * np.array(

@@ -116,7 +116,7 @@ vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
 
     float edge = dot(v_noise.xy, u_mix);
     float fine = texture(u_noise, vec2(phi * 2.0, p.y * 0.15) + u_offset).a - 0.5;
-    hair = smoothstep(-0.3, 0.3, p.y - hairline(abs(phi)) + 1.2 * edge + 0.8 * fine);
+    hair = smoothstep(-0.4, 0.4, p.y - hairline(abs(phi)) + 1.2 * edge + 0.4 * fine);
     if (hair > 0.0) {
         float elev = atan(q.y, length(q.xz));
         float s1 = texture(u_noise, vec2(phi * u_hair.w, elev * 0.12) + u_offset).b;
