@@ -9,10 +9,13 @@ carried over to the canonical vertices:
 1. Alignment: a similarity Procrustes (Umeyama) maps ICT's neutral onto the canonical face using
    :data:`LANDMARK_PAIRS` (canonical vertex, ICT Multi-PIE 68 landmark): eye corners, nose, mouth,
    brows and chin. Both models are in cm with the same axes, so the fit is nearly a translation.
-2. Correspondence: each canonical vertex takes the deltas of one ICT face vertex. If
-   ``src/kaocap/data/ict_mediapipe_correspondence.npz`` exists (``ict_vertex``: (468,) ICT vertex
-   per canonical vertex) it is used; otherwise the nearest ICT face vertex after the alignment
-   (mean distance about 0.18 cm, largest about 0.6 cm on the chin).
+2. Correspondence: each canonical vertex takes the deltas of the nearest ICT face vertex after
+   the alignment (mean distance 0.18 cm, largest 0.63 cm, on the chin). The data engine's
+   measured table (``src/kaocap/data/_render/ict_mediapipe_correspondence.npz``, MediaPipe's
+   landmarks found on ICT renders; ``--measured``) is not the default: ICT's mouth is closed, so
+   the table puts the lower inner-lip landmarks on the lip seam, on the upper lip, and jawOpen
+   would leave them behind (:func:`check_sides` refuses it). The canonical face's mouth is
+   slightly open, which keeps the inner lips apart for the nearest-vertex search.
 3. Deltas: ``scale * R @ delta_ict`` per vertex. ARKit ``...Left`` / ``...Right`` are ICT's
    ``_L`` / ``_R`` (the subject's own sides, checked below); ``browInnerUp`` and ``cheekPuff`` are
    the sums of ICT's halves; ``tongueOut`` has no ICT shape and moves nothing (the canonical
@@ -32,6 +35,7 @@ import argparse
 import json
 import logging
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +48,10 @@ log = logging.getLogger("make_viewer_head")
 
 ROOT = Path(__file__).resolve().parents[1]
 ICT_DIR = ROOT.parent / "shared" / "data" / "heads" / "ict_facekit"
-CORRESPONDENCE = ROOT / "src" / "kaocap" / "data" / "ict_mediapipe_correspondence.npz"
+CORRESPONDENCE = ROOT / "src" / "kaocap" / "data" / "_render" / "ict_mediapipe_correspondence.npz"
 OUT = ROOT / "src" / "kaocap" / "viewer" / "head.glb"
 
+NUM_MESH_VERTICES = 468
 #: ICT's face part: vertices [0, 9409) (ICT-FaceKit README, "Face" geometry).
 ICT_FACE_VERTICES = 9409
 #: (canonical vertex, ICT Multi-PIE 68 landmark index) pairs for the alignment.
@@ -56,6 +61,9 @@ LANDMARK_PAIRS: tuple[tuple[int, int], ...] = (
     (61, 48), (291, 54), (0, 51), (17, 57),      # mouth corners, lip centres
     (105, 19), (334, 24), (152, 8),              # brows, chin
 )  # fmt: skip
+#: Canonical inner-lip vertices between the mouth corners (78 and 308), lower and upper.
+LOWER_INNER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+UPPER_INNER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
 #: ARKit shapes that are the sum of two ICT halves.
 ICT_SUMS = {
     "browInnerUp": ("browInnerUp_L", "browInnerUp_R"),
@@ -90,19 +98,44 @@ def nearest(points: NDArray[np.float64], cloud: NDArray[np.float64]) -> tuple[ND
     return idx, np.sqrt(np.maximum(d2[np.arange(len(points)), idx], 0.0))
 
 
-def correspondence(canonical: NDArray, ict_face: NDArray) -> NDArray[np.intp]:
-    """(468,) ICT vertex per canonical vertex: the shared file if present, else nearest vertex."""
-    if CORRESPONDENCE.exists():
-        with np.load(CORRESPONDENCE) as data:
-            if "ict_vertex" in data.files and data["ict_vertex"].shape == (len(canonical),):
-                log.info("using %s", CORRESPONDENCE)
-                return data["ict_vertex"].astype(np.intp)
-            log.warning("%s has no (468,) 'ict_vertex' (keys %s); using nearest vertices",
-                        CORRESPONDENCE, data.files)  # fmt: skip
-    idx, dist = nearest(canonical, ict_face)
-    log.info("nearest ICT vertex: mean %.2f cm, p99 %.2f cm, max %.2f cm",
-             dist.mean(), np.percentile(dist, 99), dist.max())  # fmt: skip
-    return idx
+@dataclass(frozen=True)
+class Transfer:
+    """How ICT deltas reach the canonical vertices: ``delta_canonical[i] = scale * rotation @
+    sum_k weights[i, k] * delta_ict[ict_vertices[i, k]]``. ict_vertices, weights: (468, K)."""
+
+    ict_vertices: NDArray[np.intp]
+    weights: NDArray[np.float64]
+    rotation: NDArray[np.float64]
+    scale: float
+    source: str
+
+
+def measured_transfer(path: Path = CORRESPONDENCE) -> Transfer:
+    """The data engine's measured table (barycentric points on ICT, canonical -> ICT similarity)."""
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing")
+    with np.load(path) as data:
+        n = NUM_MESH_VERTICES
+        return Transfer(data["ict_vertices"][:n].astype(np.intp), data["weights"][:n].astype(np.float64),
+                        data["canonical_rotation"].T, 1.0 / float(data["canonical_scale"]),
+                        f"measured table {path.relative_to(ROOT)}")  # fmt: skip
+
+
+def nearest_transfer(canonical: NDArray, ict_neutral: NDArray, landmarks: list[int]) -> Transfer:
+    """Similarity Procrustes on :data:`LANDMARK_PAIRS`, then the nearest ICT face vertex."""
+    src = ict_neutral[[landmarks[j] for _, j in LANDMARK_PAIRS]].astype(np.float64)
+    scale, rotation, shift = umeyama(src, canonical[[i for i, _ in LANDMARK_PAIRS]])
+    face = ict_neutral[:ICT_FACE_VERTICES].astype(np.float64) @ rotation.T * scale + shift
+    idx, dist = nearest(canonical, face)
+    log.info("ICT -> canonical: scale %.4f, shift %s cm; nearest vertex: mean %.2f cm, max %.2f cm",
+             scale, np.round(shift, 2), dist.mean(), dist.max())  # fmt: skip
+    return Transfer(
+        idx[:, None],
+        np.ones((len(idx), 1)),
+        rotation,
+        scale,
+        "landmark Procrustes + nearest vertex",
+    )
 
 
 def ict_delta(name: str, names: list[str], deltas: NDArray) -> NDArray[np.float32] | None:
@@ -117,34 +150,33 @@ def ict_delta(name: str, names: list[str], deltas: NDArray) -> NDArray[np.float3
     return deltas[names.index(name)] if name in names else None
 
 
-def build_targets(canonical: NDArray, ict: dict[str, NDArray], landmarks: list[int]) -> NDArray:
+def build_targets(transfer: Transfer, ict: dict[str, NDArray]) -> NDArray[np.float32]:
     """(52, 468, 3) float32 morph target deltas in cm, canonical frame (module docstring)."""
-    src = ict["neutral"][[landmarks[j] for _, j in LANDMARK_PAIRS]].astype(np.float64)
-    dst = canonical[[i for i, _ in LANDMARK_PAIRS]]
-    scale, rotation, shift = umeyama(src, dst)
-    log.info("ICT -> canonical: scale %.4f, shift %s cm", scale, np.round(shift, 2))
-    face = ict["neutral"][:ICT_FACE_VERTICES].astype(np.float64) @ rotation.T * scale + shift
-    idx = correspondence(canonical, face)
     names = [str(n) for n in ict["expr_names"]]
-    targets = np.zeros((len(BLENDSHAPES), len(canonical), 3), np.float32)
+    targets = np.zeros((len(BLENDSHAPES), len(transfer.ict_vertices), 3), np.float32)
     for k, name in enumerate(BLENDSHAPES):
         delta = ict_delta(name, names, ict["expr_deltas"])
         if delta is None:
             log.info("%s: no ICT shape; the target moves nothing", name)
             continue
-        targets[k] = (delta[idx].astype(np.float64) @ rotation.T * scale).astype(np.float32)
+        at = np.einsum(
+            "nk,nkd->nd", transfer.weights, delta[transfer.ict_vertices].astype(np.float64)
+        )
+        targets[k] = (at @ transfer.rotation.T * transfer.scale).astype(np.float32)
     return targets
 
 
 def check_sides(canonical: NDArray, targets: NDArray) -> None:
-    """eyeBlinkLeft must move the subject's left eye (x > 0), jawOpen the lower lip, not the upper."""
+    """eyeBlinkLeft must move the subject's left eye (x > 0); jawOpen must drop the whole lower
+    inner lip and leave the upper one (else the mouth tears when it opens)."""
     blink = np.linalg.norm(targets[BLENDSHAPES.index("eyeBlinkLeft")], axis=1)
     if blink[canonical[:, 0] > 0].sum() < 10 * blink[canonical[:, 0] < 0].sum():
         raise SystemExit("eyeBlinkLeft moves the wrong side: ICT _L is not the subject's left")
-    jaw = targets[BLENDSHAPES.index("jawOpen")]
-    upper, lower = 13, 14  # canonical inner lip centres (kaocap.constants LANDMARK_UPPER/LOWER_LIP)
-    if not jaw[lower, 1] < -1.0 < jaw[upper, 1]:
-        raise SystemExit(f"jawOpen moves the lips wrongly: upper {jaw[upper]}, lower {jaw[lower]}")
+    drop_cm = -targets[BLENDSHAPES.index("jawOpen"), :, 1]
+    lower, upper = drop_cm[list(LOWER_INNER_LIP)], drop_cm[list(UPPER_INNER_LIP)]
+    if lower.min() < 1.5 or upper.max() > 1.0:
+        raise SystemExit(f"jawOpen: lower inner lip drops {lower.round(2)} cm, upper {upper.round(2)} cm; "
+                         "the correspondence puts lower-lip vertices on the upper lip")  # fmt: skip
 
 
 def eyes(canonical: NDArray) -> dict[str, dict[str, list[float] | float]]:
@@ -239,6 +271,11 @@ def main() -> None:
         default=ICT_DIR,
         help="ICT-FaceKit folder (compact npz + vertex_indices.json)",
     )
+    parser.add_argument(
+        "--measured",
+        action="store_true",
+        help=f"use the measured table {CORRESPONDENCE.name} instead of nearest vertices",
+    )
     parser.add_argument("-o", "--out", type=Path, default=OUT, help="GLB to write")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -246,7 +283,12 @@ def main() -> None:
     with np.load(args.ict / "ict_facekit_compact.npz") as data:
         ict = {k: data[k] for k in ("neutral", "expr_names", "expr_deltas")}
     landmarks = json.loads((args.ict / "vertex_indices.json").read_text())["idx_to_landmark_verts"]
-    targets = build_targets(geometry.canonical, ict, landmarks)
+    if args.measured:
+        transfer = measured_transfer()
+    else:
+        transfer = nearest_transfer(geometry.canonical, ict["neutral"], landmarks)
+    log.info("correspondence: %s", transfer.source)
+    targets = build_targets(transfer, ict)
     check_sides(geometry.canonical, targets)
     size = write_glb(
         args.out, geometry.canonical, geometry.triangles, targets, eyes(geometry.canonical)

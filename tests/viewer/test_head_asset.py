@@ -34,6 +34,13 @@ def test_targets_move_the_right_parts() -> None:
                zip(BLENDSHAPES, gltf["meshes"][0]["primitives"][0]["targets"])}  # fmt: skip
     jaw = targets["jawOpen"]
     assert jaw[LANDMARK_LOWER_LIP, 1] < -2.0 and abs(jaw[LANDMARK_UPPER_LIP, 1]) < 0.5  # cm
+    lower_inner, upper_inner = (
+        [95, 88, 178, 87, 14, 317, 402, 318, 324],
+        [191, 80, 81, 82, 13, 312, 311, 310, 415],
+    )
+    assert (
+        jaw[lower_inner, 1].max() < -1.5 and jaw[upper_inner, 1].min() > -1.0
+    )  # the mouth opens, whole
     x = load_face_geometry().canonical[:, 0]
     for side, sign in (("Left", 1), ("Right", -1)):
         moved = np.linalg.norm(targets[f"eyeBlink{side}"], axis=1)
