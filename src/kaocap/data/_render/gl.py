@@ -6,8 +6,8 @@ A camera-frame point (X, Y, Z) lands on image px ``(W/2 + f X / -Z, H/2 - f Y / 
 origin at the top-left corner of the top-left pixel (kaocap's convention): GL's viewport maps
 NDC -1..1 onto the pixel edges 0..W, so no half-pixel shift is needed.
 
-Anisotropic texture filtering is never enabled (pathological on llvmpipe); textures use
-trilinear mipmaps.
+Anisotropic texture filtering is never enabled (pathological on llvmpipe), nor trilinear
+filtering (also slow there): the noise texture samples one mip level, the face map none.
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ class GlRenderer:
             (self._static, "3f 1f 1f 4f", "in_ref", "in_mat", "in_ao", "in_noise"),
         ], index_buffer=self._index, index_element_size=4)  # fmt: skip
         self._moderngl = moderngl
-        self._noise = self._texture(noise, 0, repeat=True)
-        self._facemap = self._texture(facemap, 1, repeat=False)
+        # Trilinear filtering costs llvmpipe dearly: the noise uses one mip level per lookup, the
+        # face map (smooth masks at about the render's resolution) no mipmaps at all.
+        self._noise = self._texture(noise, 0, repeat=True, mipmaps=True)
+        self._facemap = self._texture(facemap, 1, repeat=False, mipmaps=False)
         self.set_uniforms({"u_noise": 0, "u_facemap": 1})
         samples = min(samples, ctx.max_samples)
         self._ms = ctx.framebuffer(ctx.renderbuffer((size, size), 4, samples=samples),
@@ -95,12 +97,13 @@ class GlRenderer:
                                        ctx.depth_renderbuffer((size, size)))  # fmt: skip
         logger.info("OpenGL: %s, %d MSAA samples", ctx.info.get("GL_RENDERER", "?"), samples)
 
-    def _texture(self, image: NDArray[np.uint8], unit: int, *, repeat: bool):
+    def _texture(self, image: NDArray[np.uint8], unit: int, *, repeat: bool, mipmaps: bool):
         h, w = image.shape[:2]
         tex = self.ctx.texture((w, h), 4, np.ascontiguousarray(image[::-1]).tobytes())
         tex.repeat_x = tex.repeat_y = repeat
-        tex.build_mipmaps()
-        tex.filter = (self._moderngl.LINEAR_MIPMAP_LINEAR, self._moderngl.LINEAR)
+        if mipmaps:
+            tex.build_mipmaps()
+        tex.filter = (self._moderngl.LINEAR_MIPMAP_NEAREST if mipmaps else self._moderngl.LINEAR, self._moderngl.LINEAR)
         tex.use(unit)
         return tex
 

@@ -4,7 +4,7 @@ Vertex inputs: ``in_pos``/``in_nrm`` (posed model frame, cm), ``in_ref`` (the ve
 mean neutral head: the coordinates every procedural texture is looked up with, so skin detail
 and hair stick to the skin whatever the expression or identity), ``in_mat`` (Material id),
 ``in_ao`` (baked ambient occlusion, 0..1), ``in_noise`` (smooth noise at the vertex: two
-hairline-jitter and two blotch patterns that each identity mixes with its own angle). Lighting is computed in the camera frame (x right,
+hairline-jitter patterns that each identity mixes with its own angle, blotches, fine detail). Lighting is computed in the camera frame (x right,
 y up, z towards the viewer), linear RGB, written as sRGB (gamma 2.2) with alpha 1.
 """
 
@@ -42,7 +42,7 @@ in vec3 v_pos;
 in vec3 v_nrm;
 in vec3 v_ref;
 in float v_ao;
-in vec4 v_noise;                // smooth per-vertex noise: hairline a, b, blotches a, b
+in vec4 v_noise;                // smooth per-vertex noise: hairline a, b, blotches, fine detail
                                 // (tongue: x = how far along the tongue, 0 root .. 1 tip)
 flat in int v_mat;
 uniform mat4 u_model_view;
@@ -88,10 +88,8 @@ float hairline(float aphi) {
 }
 
 vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
-    vec3 q = p - vec3(0.0, 2.0, -1.0);
-    float phi = atan(q.x, q.z);
-    float detail = texture(u_noise, vec2(phi * 0.8, p.y * 0.09) + u_offset).r;
-    float blotch = dot(v_noise.zw, u_mix);
+    float detail = 0.5 + 0.3 * v_noise.w;
+    float blotch = dot(v_noise.zx, u_mix);
     vec3 albedo = u_skin_rgb * (1.0 + u_skin.x * (detail - 0.5) * 2.0);
     albedo *= mix(vec3(1.0), vec3(1.1, 0.92, 0.9), u_skin.y * smoothstep(0.0, 0.6, blotch));
     vec4 fm = vec4(0.0);
@@ -100,7 +98,7 @@ vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
     }
     albedo = mix(albedo, albedo * vec3(1.12, 0.86, 0.86), fm.a * 0.6);
     if (fm.b * u_skin.z > 0.01) {
-        float stubble = texture(u_noise, vec2(phi * 9.0, p.y * 0.9) + u_offset.yx).r;
+        float stubble = texture(u_noise, p.xy * 0.1 + u_offset.yx).r;
         albedo *= 1.0 - 0.55 * fm.b * u_skin.z * smoothstep(0.3, 0.8, stubble);
     }
     albedo = mix(albedo, u_lip_rgb * (0.9 + 0.3 * detail), fm.r);
@@ -113,10 +111,15 @@ vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
         }
     }
     spec_gain = 1.0 + fm.r * 0.8;
-
+    hair = 0.0;
+    if (p.y < min(u_hair.x - 10.5, u_hair.y) - 1.5) {
+        return albedo;  // below every hairline: no hair maths
+    }
+    vec3 q = p - vec3(0.0, 2.0, -1.0);
+    float phi = atan(q.x, q.z);
     float edge = dot(v_noise.xy, u_mix);
     float fine = texture(u_noise, vec2(phi * 2.0, p.y * 0.15) + u_offset).a - 0.5;
-    hair = smoothstep(-0.4, 0.4, p.y - hairline(abs(phi)) + 1.2 * edge + 0.4 * fine);
+    hair = smoothstep(-0.4, 0.4, p.y - hairline(abs(phi)) + 0.8 * edge + 0.4 * fine);
     if (hair > 0.0) {
         float elev = atan(q.y, length(q.xz));
         float s1 = texture(u_noise, vec2(phi * u_hair.w, elev * 0.12) + u_offset).b;
