@@ -90,3 +90,29 @@ def tiny_dataset(tmp_path_factory):
                     shards.write_shard(path, np.stack(crops), _shard_labels(rows, person, kind, rng))
     shards.write_manifest(root, {"name": "tiny", "kind": "test"})
     return root
+
+
+#: Learner -> optimiser steps (batch 16) in these tests.
+STEPS = {"blendshapes_feat_mlp": 40, "blendshapes_mesh_mlp": 40, "blendshapes_hybrid_mlp": 40,
+         "blendshapes_cnn_s": 10, "blendshapes_cnn_s_lmk": 10}  # fmt: skip
+#: The landmark-aux learner exports the same graph as blendshapes_cnn_s: not exported here.
+EXPORTED = [m for m in STEPS if m != "blendshapes_cnn_s_lmk"]
+
+
+def train_config(model_id, data, out, **kw):
+    """A short, single-threaded, seeded run (TrainConfig) for the tests."""
+    from kaocap.train.loop import TrainConfig
+
+    defaults = {"epochs": 100, "batch_size": 16, "lr": 3e-3, "max_steps": STEPS.get(model_id, 4),
+                "progress": False, "seed": 0, "threads": 1}  # fmt: skip
+    return TrainConfig(model_id, (data,), out, **{**defaults, **kw})
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_dataset, tmp_path_factory):
+    """Every torch learner trained once on the tiny set (TrainResult by id), exported."""
+    pytest.importorskip("torch")
+    from kaocap.train.loop import train
+
+    out = tmp_path_factory.mktemp("runs")
+    return {m: train(train_config(m, tiny_dataset, out / m, export=m in EXPORTED)) for m in STEPS}

@@ -12,26 +12,8 @@ pytest.importorskip("torch")
 
 from kaocap.blendshapes.learned import LearnedModel, embedded_card, read_card
 from kaocap.errors import ModelError
-from kaocap.train.loop import TrainConfig, train
-
-#: Learner -> optimiser steps (batch 16) in these tests.
-STEPS = {"blendshapes_feat_mlp": 40, "blendshapes_mesh_mlp": 40, "blendshapes_hybrid_mlp": 40,
-         "blendshapes_cnn_s": 10, "blendshapes_cnn_s_lmk": 10}  # fmt: skip
-#: The landmark-aux learner exports the same graph as blendshapes_cnn_s: not exported here.
-EXPORTED = [m for m in STEPS if m != "blendshapes_cnn_s_lmk"]
-
-
-def _config(model_id, data, out, **kw):
-    defaults = {"epochs": 100, "batch_size": 16, "lr": 3e-3, "max_steps": STEPS.get(model_id, 4),
-                "progress": False, "seed": 0, "threads": 1}
-    return TrainConfig(model_id, (data,), out, **{**defaults, **kw})
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_dataset, tmp_path_factory):
-    """Every torch learner trained once on the tiny set and exported."""
-    out = tmp_path_factory.mktemp("runs")
-    return {m: train(_config(m, tiny_dataset, out / m, export=m in EXPORTED)) for m in STEPS}
+from kaocap.train.loop import train
+from tests.train.conftest import EXPORTED, STEPS, train_config
 
 
 @pytest.mark.parametrize("model_id", list(STEPS))
@@ -77,7 +59,7 @@ def test_image_learner_fits_the_fp16_budget(trained):
 
 
 def test_fixed_seed_reproduces(tiny_dataset, tmp_path):
-    runs = [train(_config("blendshapes_cnn_xs", tiny_dataset, tmp_path / str(i), seed=seed, export=False, max_steps=3))
+    runs = [train(train_config("blendshapes_cnn_xs", tiny_dataset, tmp_path / str(i), seed=seed, export=False, max_steps=3))
             for i, seed in enumerate((0, 0, 1))]  # fmt: skip
     assert runs[0].losses == runs[1].losses and runs[0].losses != runs[2].losses
     assert runs[0].weights.read_bytes() == runs[1].weights.read_bytes()

@@ -60,11 +60,11 @@ def affine_batch(crops: NDArray[np.uint8], landmarks: NDArray[np.float32], rotat
 
 
 def colour_batch(images: NDArray[np.float32], rng: np.random.Generator, cfg: AugmentConfig) -> NDArray[np.float32]:
-    """Colour jitter on (N, 3, S, S) float32 RGB 0..1 images; returns new clipped images."""
+    """Colour jitter on (N, S, S, 3) float32 RGB 0..1 images; returns new clipped images."""
     n = len(images)
     x = images * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, (n, 1, 1, 1)).astype(np.float32)
-    x = x * rng.uniform(1 - cfg.gain, 1 + cfg.gain, (n, 3, 1, 1)).astype(np.float32)
-    grey = x.mean(axis=1, keepdims=True)
+    x = x * rng.uniform(1 - cfg.gain, 1 + cfg.gain, (n, 1, 1, 3)).astype(np.float32)
+    grey = x.mean(axis=3, keepdims=True)
     sat = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation, (n, 1, 1, 1)).astype(np.float32)
     sat[rng.random(n) < cfg.grey] = 0.0
     x = grey + (x - grey) * sat

@@ -204,6 +204,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     hp = cfg.resolved(card)
     data = _Data(cfg, card)
     learner: Learner = create_model(cfg.model_id)
+    if card.input_kind == "image":
+        learner = learner.to(memory_format=torch.channels_last)  # measured faster on CPU
     _fit_scalers(learner, data)
     history = _fit(learner, data, cfg, hp, card)
     metrics = {"val": validate(learner, data)}

@@ -29,6 +29,8 @@ def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, th
         torch.set_num_threads(threads)
     card, rng = get_card(model_id), np.random.default_rng(0)
     learner = create_model(model_id).train()
+    if card.input_kind == "image":
+        learner = learner.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(learner.parameters(), lr=1e-3)
     weights, aug = LossWeights(landmarks=card.landmark_aux), AugmentConfig()
     times = []
@@ -39,8 +41,8 @@ def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, th
         if card.input_kind == "image":
             crops = (rng.random((batch_size, card.image_size, card.image_size, 3)) * 255).astype(np.uint8)
             crops, _, _ = affine_batch(crops, labels["landmarks"].numpy(), labels["rotation_crop"].numpy(), rng, aug)
-            feeds["image"] = colour_batch(crops.transpose(0, 3, 1, 2).astype(np.float32) / 255, rng, aug)
-        out = learner(*[torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in learner.input_names])
+            feeds["image"] = colour_batch(crops.astype(np.float32) / 255, rng, aug).transpose(0, 3, 1, 2)
+        out = learner(*[torch.from_numpy(feeds[n]) for n in learner.input_names])
         loss, _ = total_loss(out, labels, weights)
         opt.zero_grad()
         loss.backward()
