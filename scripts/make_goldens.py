@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kaocap.eval.agreement import GOLDEN_CLIPS, count_frames, decode_frames, frame_indices, mediapipe_to_arkit
+from kaocap.eval.agreement import (
+    GOLDEN_CLIPS,
+    count_frames,
+    decode_frames,
+    frame_indices,
+    mediapipe_to_arkit,
+)
 from kaocap.eval.peer import MediaPipePeer
 from kaocap.models import sha256_file, task_file
 
@@ -29,9 +35,13 @@ def frame_digest(image: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "golden" / "mediapipe_golden.npz")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "tests" / "golden" / "mediapipe_golden.npz"
+    )
     args = parser.parse_args()
-    rows: dict[str, list] = {k: [] for k in ("clip", "frame", "digest", "found", "landmarks_px", "blendshapes", "matrix")}
+    rows: dict[str, list] = {
+        k: [] for k in ("clip", "frame", "digest", "found", "landmarks_px", "blendshapes", "matrix")
+    }
     with MediaPipePeer(mode="image") as peer:
         for clip_id, (clip, count) in enumerate(GOLDEN_CLIPS):
             path = SHARED_VIDEOS / clip
