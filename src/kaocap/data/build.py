@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from kaocap.data import shards
-from kaocap.data.people import load_overrides, person_of
+from kaocap.data.people import RULES_DIGEST, load_overrides, person_of
 from kaocap.data.real import TEACHER, RealParams, Teacher, label_unit
 from kaocap.data.sources import SourceUnit, discover_units, photo_paths
 from kaocap.errors import ConfigError, InputError
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 _TEACHER: Teacher | None = None  # one per worker process
 #: Manifest settings that shape the samples: a dataset directory is built with one set only.
-_SHAPING = ("kind", "seed", "params", "include_generated", "people_overrides")
+_SHAPING = ("kind", "seed", "params", "include_generated", "people_overrides", "people_rules")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ def build_real(out: str | Path | None = None, *, videos: Iterable[str | Path] = 
     roots = {"videos": [str(Path(v).resolve()) for v in videos], "images": [str(Path(i).resolve()) for i in images]}
     settings = {"kind": "real", "seed": seed, "params": params.to_dict(), "roots": roots,
                 "include_generated": include_generated, "people_overrides": overrides,
-                "limit_sources": limit_sources}  # fmt: skip
+                "people_rules": RULES_DIGEST, "limit_sources": limit_sources}  # fmt: skip
     old = check_settings(root, settings)
     units = discover_units(roots["videos"], roots["images"], include_generated=include_generated, overrides=overrides)
     jobs = plan_jobs(units[:limit_sources], root, seed, params, overrides)

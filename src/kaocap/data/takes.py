@@ -48,7 +48,7 @@ from kaocap.capture import VideoSource
 from kaocap.constants import BLENDSHAPES
 from kaocap.data import shards
 from kaocap.data.build import BuildResult, check_settings, default_root, write_build_manifest
-from kaocap.data.people import load_overrides, person_of
+from kaocap.data.people import RULES_DIGEST, load_overrides, person_of
 from kaocap.data.real import RealParams, SampleList, Teacher, Thinner, add_face, unit_rng
 from kaocap.errors import InputError
 from kaocap.stream.csv_livelink import (
@@ -231,7 +231,8 @@ def import_takes(takes_dir: str | Path, out: str | Path | None = None, *, name: 
     root = Path(out) if out is not None else default_root(name)
     overrides = dict(people) if isinstance(people, Mapping) else load_overrides(people)
     settings = {"kind": "takes", "seed": seed, "params": params.to_dict(), "include_generated": False,
-                "people_overrides": overrides, "roots": {"takes": [str(Path(takes_dir).resolve())]}}  # fmt: skip
+                "people_overrides": overrides, "people_rules": RULES_DIGEST,
+                "roots": {"takes": [str(Path(takes_dir).resolve())]}}  # fmt: skip
     old = check_settings(root, settings)
     takes = find_takes(takes_dir)
     teacher, done = Teacher(), []
