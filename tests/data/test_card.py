@@ -47,7 +47,7 @@ def test_counts_and_files(tmp_path):
     for name in ("blendshapes.png", "samples.png", "people.png"):
         image = cv2.imread(str(out / name))
         assert image is not None and min(image.shape[:2]) > 150, name
-    assert cv2.imread(str(out / "people.png")).shape[1] == 3 * 160  # one cell per person
+    assert cv2.imread(str(out / "people.png")).shape[1] == 3 * 128  # one cell per person
 
 
 def test_empty_dataset(tmp_path):

@@ -28,7 +28,7 @@ from kaocap.types import matrix_to_euler
 logger = logging.getLogger(__name__)
 
 SHEET_COLUMNS, SHEET_ROWS = 6, 4
-PEOPLE_COLUMNS = 12
+PEOPLE_COLUMNS = 14
 
 
 def _index(root: Path) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def _sample_text(shard: shards.Shard, row: int) -> list[str]:
 
 
 def _person_text(shard: shards.Shard, row: int) -> list[str]:
-    return [_short(str(shard["person"][row]), 30), _short(str(shard["source"][row]).split("/")[-1], 30)]
+    return [_short(str(shard["person"][row]), 20), _short(str(shard["source"][row]).split("/")[-1], 20)]
 
 
 class _Sheet:
@@ -229,7 +229,7 @@ def contact_sheet(idx: dict[str, Any], rows: NDArray[np.int64], path: Path, titl
 
 def people_sheet(idx: dict[str, Any], rows: NDArray[np.int64], path: Path, title: str) -> None:
     """One crop per person id, with the id and the source it came from."""
-    sheet = _Sheet(len(rows), PEOPLE_COLUMNS, 160, 2)
+    sheet = _Sheet(len(rows), PEOPLE_COLUMNS, 128, 2)
     for k, shard, row in _each(idx, rows):
         sheet.add(k, shard.crop(row), _person_text(shard, row))
     sheet.save(path, title)
