@@ -60,16 +60,21 @@ def affine_batch(crops: NDArray[np.uint8], landmarks: NDArray[np.float32], rotat
 
 
 def colour_batch(images: NDArray[np.float32], rng: np.random.Generator, cfg: AugmentConfig) -> NDArray[np.float32]:
-    """Colour jitter on (N, S, S, 3) float32 RGB 0..1 images; returns new clipped images."""
+    """Colour jitter on (N, S, S, 3) float32 RGB 0..1 images, in place (returned, clipped):
+    brightness x per-channel gain, saturation, contrast about the image mean, grey noise."""
     n = len(images)
-    x = images * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, (n, 1, 1, 1)).astype(np.float32)
-    x = x * rng.uniform(1 - cfg.gain, 1 + cfg.gain, (n, 1, 1, 3)).astype(np.float32)
+    x = images
+    f32 = np.float32
+    x *= (rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, (n, 1, 1, 1))
+          * rng.uniform(1 - cfg.gain, 1 + cfg.gain, (n, 1, 1, 3))).astype(f32)  # fmt: skip
     grey = x.mean(axis=3, keepdims=True)
-    sat = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation, (n, 1, 1, 1)).astype(np.float32)
+    sat = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation, (n, 1, 1, 1)).astype(f32)
     sat[rng.random(n) < cfg.grey] = 0.0
-    x = grey + (x - grey) * sat
-    mean = x.mean(axis=(1, 2, 3), keepdims=True)
-    x = mean + (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, (n, 1, 1, 1)).astype(np.float32)
+    x *= sat
+    x += grey * (1 - sat)  # saturation keeps each pixel's channel mean, so grey's mean is x's
+    contrast = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, (n, 1, 1, 1)).astype(f32)
+    x *= contrast
+    x += grey.mean(axis=(1, 2, 3), keepdims=True) * (1 - contrast)
     if cfg.noise > 0:
-        x = x + rng.normal(0.0, cfg.noise, x.shape).astype(np.float32)
-    return np.clip(x, 0.0, 1.0)
+        x += rng.standard_normal((*x.shape[:3], 1), dtype=f32) * f32(cfg.noise)
+    return np.clip(x, 0.0, 1.0, out=x)

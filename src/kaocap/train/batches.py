@@ -63,7 +63,7 @@ def image_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Genera
     if rng is not None and cfg is not None:
         crops, lm, rot = affine_batch(crops, samples.landmarks[idx], samples.rotation_crop[idx], rng, cfg)
         labels["landmarks"], labels["rotation_crop"] = torch.from_numpy(lm), torch.from_numpy(rot)
-    images = crops.astype(np.float32) * np.float32(1 / 255)
+    images = np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
     if rng is not None and cfg is not None:
         images = colour_batch(images, rng, cfg)
     return {"image": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)}, labels

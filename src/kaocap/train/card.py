@@ -67,7 +67,7 @@ def base_card(card: LearnerCard, learner: Any, cfg: Any, hp: dict[str, Any], tra
         from kaocap.train.nets import count_parameters
 
         params = count_parameters(learner)
-    step_s = history.get("step_s", [])
+    step_s, step_cpu = history.get("step_s", []), history.get("step_cpu_s", [])
     return {
         "model_id": card.model_id, "family": card.family, "task": "52 ARKit blendshapes + head rotation (6D) + translation",
         "description": card.description, "input_kind": card.input_kind, "image_size": card.image_size,
@@ -76,6 +76,7 @@ def base_card(card: LearnerCard, learner: Any, cfg: Any, hp: dict[str, Any], tra
         "data": data_summary(cfg.data, train, cfg.mix), "hyper_parameters": hp, "seed": cfg.seed,
         "max_steps": cfg.max_steps, "steps": len(history.get("loss", [])),
         "step_time_ms": round(float(np.median(step_s[2:] or step_s)) * 1000, 2) if step_s else None,
+        "step_cpu_ms": round(float(np.median(step_cpu[2:] or step_cpu)) * 1000, 2) if step_cpu else None,
         "history": history.get("epochs", []), "final_loss": history["loss"][-1] if history.get("loss") else None,
         "metrics": metrics, "command": cfg.command, "wall_time_s": round(wall_s, 1),
         "machine": {"cpus": _cpus(), "python": platform.python_version(), "torch": _torch_version()},

@@ -44,8 +44,9 @@ def _time_steps(args: argparse.Namespace) -> int:
     from kaocap.train.timing import time_train_steps
 
     bs = args.batch_size or CARDS[args.model].batch_size
-    ms = time_train_steps(args.model, batch_size=bs, steps=args.time_steps, threads=args.threads)
-    print(f"{args.model}: {ms:.0f} ms per training step at batch {bs} (median of {args.time_steps}, synthetic inputs)")
+    t = time_train_steps(args.model, batch_size=bs, steps=args.time_steps, threads=args.threads)
+    print(f"{args.model}: {t.wall_ms:.0f} ms wall, {t.cpu_ms:.0f} ms CPU per training step at batch {bs} "
+          f"(median of {args.time_steps}, synthetic inputs, {args.threads or 'default'} threads)")  # fmt: skip
     return 0
 
 
@@ -81,7 +82,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", required=True, choices=list(CARDS), help="learner id (kaocap.train.registry)")
     t.add_argument("--data", action="append", metavar="DIR", help="dataset directory with manifest.json, repeatable")
     t.add_argument("--mix", help="sampling shares per domain, e.g. real:0.5,render:0.5 (default: as in the data)")
-    t.add_argument("--epochs", type=int, help="epochs (default: the learner card's, sized for 2 h on 2 cores)")
+    t.add_argument("--epochs", type=int, help="epochs (default: the card's train_steps, sized for 2 h on 2 cores)")
     t.add_argument("--batch-size", type=int, help="batch size (default: the learner card's)")
     t.add_argument("--lr", type=float, help="peak learning rate, AdamW + cosine (default: the card's)")
     t.add_argument("--seed", type=int, default=0, help="seed of sampling, augmentation and init (default 0)")

@@ -46,7 +46,7 @@ def fit_rules(cfg: Any):
     cfg.out.mkdir(parents=True, exist_ok=True)
     path = cfg.out / f"{cfg.model_id}.json"
     solver.save(path)
-    info = base_card(card, solver, cfg, cfg.resolved(card), train, metrics, {}, time.perf_counter() - start)
+    info = base_card(card, solver, cfg, cfg.resolved(card, len(train)), train, metrics, {}, time.perf_counter() - start)
     info["weights"] = path.name
     card_path = finish_card(info, cfg.out, [path], time.perf_counter() - start)
     return TrainResult(info, path, None, card_path, [])

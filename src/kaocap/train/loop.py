@@ -35,12 +35,15 @@ from kaocap.train.samples import SampleSet, load_samples, sample_weights
 
 log = logging.getLogger(__name__)
 _WARMUP_FRACTION = 0.03
+#: Validation after each epoch reads at most this many samples (evenly spread); the final one all.
+EPOCH_VAL_SAMPLES = 2000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. None means the learner card's default (epochs, batch_size, lr,
-    weight_decay). max_steps stops early (tests, timing); threads: torch intra-op threads."""
+    """One training run. None means the learner card's default (batch_size, lr, weight_decay;
+    without ``epochs`` the run lasts the card's ``train_steps``). max_steps caps the steps
+    (tests, timing); threads: torch intra-op threads."""
 
     model_id: str
     data: tuple[Path, ...]
@@ -58,10 +61,16 @@ class TrainConfig:
     command: str = ""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
-    def resolved(self, card: LearnerCard) -> dict[str, Any]:
-        """The effective hyper-parameters."""
-        return {"epochs": card.epochs if self.epochs is None else self.epochs,
-                "batch_size": self.batch_size or card.batch_size, "lr": self.lr or card.lr,
+    def resolved(self, card: LearnerCard, samples: int = 0) -> dict[str, Any]:
+        """The effective hyper-parameters for a training set of ``samples``; ``steps`` is the
+        run's length in optimiser steps."""
+        bs = self.batch_size or card.batch_size
+        per_epoch = max(1, math.ceil(samples / bs))
+        steps = per_epoch * self.epochs if self.epochs is not None else card.train_steps
+        if self.max_steps is not None:
+            steps = min(steps, self.max_steps)
+        return {"steps": steps, "epochs": round(steps / per_epoch, 2), "steps_per_epoch": per_epoch,
+                "batch_size": bs, "lr": self.lr or card.lr,
                 "weight_decay": card.weight_decay if self.weight_decay is None else self.weight_decay}  # fmt: skip
 
 
@@ -117,25 +126,28 @@ def _schedule(optimizer: torch.optim.Optimizer, total: int) -> torch.optim.lr_sc
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def predict(learner: Learner, data: _Data, split: str = "val", batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Eval-mode predictions on a split: blendshapes (N, 52) 0..1, rotation_crop (N, 3, 3)."""
-    samples = data.train if split == "train" else data.val
+def predict(learner: Learner, data: _Data, index: np.ndarray, split: str = "val", batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Eval-mode predictions for samples ``index`` of a split: blendshapes (N, 52) 0..1,
+    rotation_crop (N, 3, 3)."""
     learner.eval()
     blend, rot = [], []
     with torch.no_grad():
-        for idx in batches.eval_batches(len(samples), batch_size):
-            inputs, _ = data.batch(split, idx)
+        for block in batches.eval_batches(len(index), batch_size):
+            inputs, _ = data.batch(split, index[block])
             out = learner(*[inputs[n] for n in learner.input_names])
             blend.append(torch.sigmoid(out["blend_logits"]).numpy())
             rot.append(rotation_6d_to_matrix(out["rotation_6d"]).numpy())
     return {"blendshapes": np.concatenate(blend), "rotation_crop": np.concatenate(rot)}
 
 
-def validate(learner: Learner, data: _Data) -> dict[str, Any]:
-    """Mean and per-shape Pearson r and rotation MAE (deg) on the validation people, per domain."""
+def validate(learner: Learner, data: _Data, limit: int | None = None) -> dict[str, Any]:
+    """Mean and per-shape Pearson r and rotation MAE (deg) on the validation people, per domain
+    (on ``limit`` evenly spread samples when given)."""
     if data.val is None or not len(data.val):
         return {}
-    pred, val = predict(learner, data), data.val
+    n = len(data.val)
+    index = np.arange(n) if limit is None or n <= limit else np.linspace(0, n - 1, limit).astype(np.intp)
+    pred, val = predict(learner, data, index), data.val.subset(index)
     metrics: dict[str, Any] = {}
     for domain in ("all", *sorted(set(val.domain))):
         sel = np.ones(len(val), bool) if domain == "all" else val.domain == domain
@@ -160,28 +172,27 @@ def _step(learner, optimizer, scheduler, inputs, labels, weights: LossWeights) -
 
 def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], card: LearnerCard) -> dict[str, Any]:
     """The optimisation loop; returns the run's history (losses, step times, per-epoch val)."""
-    bs = hp["batch_size"]
-    steps_per_epoch = max(1, math.ceil(len(data.train) / bs))
-    total = steps_per_epoch * hp["epochs"] if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * max(1, hp["epochs"]))
+    bs, steps_per_epoch, total = hp["batch_size"], hp["steps_per_epoch"], hp["steps"]
     optimizer = torch.optim.AdamW(learner.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     scheduler, weights = _schedule(optimizer, total), LossWeights(landmarks=card.landmark_aux)
     p = sample_weights(data.train.domain, cfg.mix)
-    history: dict[str, Any] = {"loss": [], "step_s": [], "epochs": []}
+    history: dict[str, Any] = {"loss": [], "step_s": [], "step_cpu_s": [], "epochs": []}
     bar = tqdm(total=total, desc=card.model_id, unit="step", disable=not cfg.progress, leave=False)
     step, epoch = 0, 0
     while step < total:
         order = batches.epoch_indices(p, steps_per_epoch, bs, cfg.seed, epoch)
         for i, idx in enumerate(order[: total - step]):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             rng = np.random.default_rng([cfg.seed, epoch, i + 1])
             inputs, labels = data.batch("train", idx, rng, cfg.augment)
             loss, _ = _step(learner, optimizer, scheduler, inputs, labels, weights)
             history["loss"].append(loss)
             history["step_s"].append(time.perf_counter() - start)
+            history["step_cpu_s"].append(time.process_time() - cpu_start)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
             step += 1
-        val = validate(learner, data)
+        val = validate(learner, data, EPOCH_VAL_SAMPLES)
         history["epochs"].append({"epoch": epoch, "steps": step, "train_loss": float(np.mean(history["loss"][-len(order):])),
                                   "val_mean_corr": val.get("all", {}).get("mean_corr"),
                                   "val_rotation_mae_deg": val.get("all", {}).get("rotation_mae_deg")})  # fmt: skip
@@ -201,8 +212,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
-    hp = cfg.resolved(card)
     data = _Data(cfg, card)
+    hp = cfg.resolved(card, len(data.train))
     learner: Learner = create_model(cfg.model_id)
     if card.input_kind == "image":
         learner = learner.to(memory_format=torch.channels_last)  # measured faster on CPU

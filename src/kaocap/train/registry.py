@@ -20,8 +20,10 @@ class LearnerCard:
     """What a learner is and how it trains by default.
 
     input_kind: "image" | "features" | "mesh" | "hybrid" | "rules" (kaocap.blendshapes.learned).
-    image_size: crop side in px (image learners). epochs, batch_size, lr, weight_decay: AdamW
-    with a cosine schedule. landmark_aux: weight of the auxiliary landmark loss (0 = none).
+    image_size: crop side in px (image learners). train_steps: default length of a run in
+    optimiser steps (``--epochs`` overrides it), sized from the measured step time so that a full
+    run fits 2 hours on the 2-core machine. batch_size, lr, weight_decay: AdamW with a cosine
+    schedule. landmark_aux: weight of the auxiliary landmark loss (0 = none).
     """
 
     model_id: str
@@ -29,7 +31,7 @@ class LearnerCard:
     input_kind: str
     description: str
     image_size: int = 128
-    epochs: int = 30
+    train_steps: int = 12_000
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -86,9 +88,10 @@ def _nets():
     return nets
 
 
-# Epoch defaults are sized so that each run fits the 2-hour budget on the 2-core machine; see
-# kaocap/train/README notes in the card ("step_time_ms") and docs of the train command.
-_MLP: dict[str, Any] = {"epochs": 60, "batch_size": 256, "lr": 2e-3}
+# Default run lengths (optimiser steps) from step times measured with ``kaocap train --model X
+# --time-steps 20`` (batch 64 for the CNNs, 256 for the MLPs): the CNN's ~0.5 s per step on the
+# 2 cores gives 12k steps ~ 100 min + loading, validation and export; the MLPs cost 15-90 ms.
+_MLP: dict[str, Any] = {"train_steps": 15_000, "batch_size": 256, "lr": 2e-3}
 
 
 @register_model(LearnerCard("blendshapes_feat_mlp", "feature_mlp", "features", "MLP on geometric mesh features (SuperCV (a))", **_MLP))
@@ -106,22 +109,22 @@ def blendshapes_hybrid_mlp(**kw: Any) -> Any:
     return _nets().HybridMLP(_num_features(), **kw)
 
 
-@register_model(LearnerCard("blendshapes_cnn_s", "cnn", "image", "MobileNetV3-small-class CNN on 128 px crops (SuperCV (d))", epochs=12))
+@register_model(LearnerCard("blendshapes_cnn_s", "cnn", "image", "MobileNetV3-small-class CNN on 128 px crops (SuperCV (d))"))
 def blendshapes_cnn_s(**kw: Any) -> Any:
     return _nets().ImageCNN(width=1.0, **kw)
 
 
-@register_model(LearnerCard("blendshapes_cnn_s_lmk", "cnn", "image", "blendshapes_cnn_s + auxiliary 478-landmark target", epochs=12, landmark_aux=1.0))
+@register_model(LearnerCard("blendshapes_cnn_s_lmk", "cnn", "image", "blendshapes_cnn_s + auxiliary 478-landmark target", landmark_aux=1.0))
 def blendshapes_cnn_s_lmk(**kw: Any) -> Any:
     return _nets().ImageCNN(width=1.0, landmark_aux=True, **kw)
 
 
-@register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", epochs=16))
+@register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", train_steps=14_000))
 def blendshapes_cnn_xs(**kw: Any) -> Any:
     return _nets().ImageCNN(width=0.75, **kw)
 
 
-@register_model(LearnerCard("blendshapes_rules", "rules", "rules", "rule-based geometric solver, per-shape ranges fitted on data (MeFaMo/KalidoKit spirit)", epochs=0))
+@register_model(LearnerCard("blendshapes_rules", "rules", "rules", "rule-based geometric solver, per-shape ranges fitted on data (MeFaMo/KalidoKit spirit)", train_steps=0))
 def blendshapes_rules(**kw: Any) -> Any:
     from kaocap.blendshapes.rules import RuleSolver
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,9 +23,18 @@ def _labels(n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
             "landmarks": torch.from_numpy(rng.random((n, NUM_LANDMARKS, 3), dtype=np.float32))}  # fmt: skip
 
 
-def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, threads: int | None = None) -> float:
-    """Median ms of one full training step (augmentation for image learners, forward, loss,
-    backward, AdamW) at ``batch_size`` on random inputs; the first 3 steps are warm-up."""
+@dataclass(frozen=True)
+class StepTime:
+    """Median per training step: wall_ms, and cpu_ms = CPU time of this process. On a machine
+    shared with other work, cpu_ms at 1 thread is what the step costs on an idle core."""
+
+    wall_ms: float
+    cpu_ms: float
+
+
+def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, threads: int | None = None) -> StepTime:
+    """Time full training steps (augmentation for image learners, forward, loss, backward,
+    AdamW) at ``batch_size`` on random inputs; the first 3 steps are warm-up."""
     if threads:
         torch.set_num_threads(threads)
     card, rng = get_card(model_id), np.random.default_rng(0)
@@ -33,19 +43,20 @@ def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, th
         learner = learner.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(learner.parameters(), lr=1e-3)
     weights, aug = LossWeights(landmarks=card.landmark_aux), AugmentConfig()
-    times = []
+    times, cpu = [], []
     for _ in range(steps + 3):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         feeds = example_inputs(learner, batch=batch_size, image_size=card.image_size)
         labels = _labels(batch_size, rng)
         if card.input_kind == "image":
             crops = (rng.random((batch_size, card.image_size, card.image_size, 3)) * 255).astype(np.uint8)
             crops, _, _ = affine_batch(crops, labels["landmarks"].numpy(), labels["rotation_crop"].numpy(), rng, aug)
-            feeds["image"] = colour_batch(crops.astype(np.float32) / 255, rng, aug).transpose(0, 3, 1, 2)
+            feeds["image"] = colour_batch(np.multiply(crops, np.float32(1 / 255), dtype=np.float32), rng, aug).transpose(0, 3, 1, 2)
         out = learner(*[torch.from_numpy(feeds[n]) for n in learner.input_names])
         loss, _ = total_loss(out, labels, weights)
         opt.zero_grad()
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - start)
-    return float(np.median(times[3:]) * 1000)
+        cpu.append(time.process_time() - cpu_start)
+    return StepTime(float(np.median(times[3:]) * 1000), float(np.median(cpu[3:]) * 1000))
