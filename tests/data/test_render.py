@@ -153,6 +153,8 @@ def test_tongue_out_is_drawn_and_labelled(renderer):
 
 
 def test_block_round_trips_through_a_shard_and_is_deterministic(renderer, tmp_path):
+    import dataclasses
+
     from kaocap.data import shards
     from kaocap.data.render_shards import render_block, render_unit_name
 
@@ -168,6 +170,11 @@ def test_block_round_trips_through_a_shard_and_is_deterministic(renderer, tmp_pa
     assert set(shard["kind"]) == {"render"} and shard["blendshapes_valid"].all()
     for key in ("blendshapes", "rotation", "translation_cm", "landmarks", "visibility", "roi", "person", "frame"):
         np.testing.assert_array_equal(shard[key], twin[key], err_msg=key)
+    jittered = shards.read_shard(render_block(dataclasses.replace(cfg, jitter_variants=1, teacher=False), 10, 2,
+                                              tmp_path / "jitter.npz", split="train", renderer=renderer))  # fmt: skip
+    assert len(jittered) == 4 and list(jittered["jitter"]) == [False, True, False, True]
+    np.testing.assert_array_equal(jittered["blendshapes"][0], jittered["blendshapes"][1])
+    assert not np.allclose(jittered["roi"][0], jittered["roi"][1])
     sample = renderer.render(renderer.sample_params(np.random.default_rng([cfg.seed, 10]),
                                                     _identities(cfg, 10, 3)))  # fmt: skip
     np.testing.assert_allclose(shard["landmarks"][0], sample.landmarks_crop, atol=1e-4)
@@ -192,3 +199,15 @@ def test_render_rate_is_reported(renderer):
     rate = len(params) / (time.perf_counter() - start)
     logger.warning("render rate: %.1f images/s at %d px (one process, no teacher)", rate, renderer.cfg.size)
     print(f"render rate: {rate:.1f} images/s at {renderer.cfg.size} px")
+
+
+def test_background_bank_keeps_only_face_free_crops():
+    from kaocap.data._render.backgrounds import BackgroundBank, _detector
+
+    root = shared("images", "face_recognition")
+    bank = BackgroundBank.from_folder(root, count=6, size=96, seed=0, max_images=8)
+    assert 0 < len(bank) <= 6 and all(image.shape == (96, 96, 3) for image in bank.images)
+    detector = _detector(0.3)
+    assert not any(detector(image, max_faces=1) for image in bank.images)
+    sample = bank.sample(np.random.default_rng(0), 64)
+    assert sample.shape == (64, 64, 3) and sample.dtype == np.uint8

@@ -33,23 +33,40 @@ logger = logging.getLogger(__name__)
 
 
 def default_bank(cfg: RenderConfig) -> BackgroundBank | None:
-    """The background bank ``render_block`` uses: built from ``cfg.images_path`` once per
-    process, None (procedural backgrounds) when that folder is absent."""
-    return _bank(cfg.images_path, cfg.background_count, cfg.size, cfg.seed)
+    """The background bank ``render_block`` uses: built from ``cfg.images_path`` once (then
+    cached in ``kaocap.models.cache_dir() / "render"``, keyed by the folder's file list and the
+    bank's parameters) and kept per process; None (procedural backgrounds only) when that
+    folder is absent."""
+    key = (cfg.images_path, cfg.background_count, cfg.size, cfg.seed)
+    if key not in _BANKS:
+        _BANKS[key] = _cached_bank(*key)
+    return _BANKS[key]
 
 
 _BANKS: dict[tuple, BackgroundBank | None] = {}
 
 
-def _bank(path: str, count: int, size: int, seed: int) -> BackgroundBank | None:
-    key = (path, count, size, seed)
-    if key not in _BANKS:
-        if not Path(path).is_dir():
-            logger.warning("%s is absent: procedural backgrounds only", path)
-            _BANKS[key] = None
-        else:
-            _BANKS[key] = BackgroundBank.from_folder(path, count=count, size=size, seed=seed)
-    return _BANKS[key]
+def _cached_bank(path: str, count: int, size: int, seed: int) -> BackgroundBank | None:
+    import hashlib
+
+    from kaocap.models import cache_dir
+
+    root = Path(path)
+    if not root.is_dir():
+        logger.warning("%s is absent: procedural backgrounds only", path)
+        return None
+    listing = sorted(f"{p.relative_to(root)}:{p.stat().st_size}" for p in root.rglob("*") if p.is_file())
+    digest = hashlib.sha1(repr((listing, count, size, seed)).encode()).hexdigest()[:16]
+    cached = cache_dir() / "render" / f"backgrounds-{digest}.npz"
+    if cached.is_file():
+        return BackgroundBank.load(cached)
+    bank = BackgroundBank.from_folder(root, count=count, size=size, seed=seed)
+    if len(bank):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + ".tmp.npz")
+        bank.save(tmp)
+        tmp.replace(cached)
+    return bank
 
 
 def block_identities(cfg: RenderConfig, start_index: int, count: int, split: str | None = None,

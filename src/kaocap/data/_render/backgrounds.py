@@ -3,7 +3,8 @@
 :meth:`BackgroundBank.from_folder` takes random square crops of the photos under a folder
 (``../shared/data/images`` by default) and keeps those that (1) do not overlap any face that
 kaocap's detector finds in the whole photo (boxes enlarged 1.8x, so hair and chins stay out)
-and (2) in which the detector, run on the crop itself at a low threshold, finds no face.
+and (2) in which the detector, run on the crop itself (at its own and at the bank's resolution, at a
+low threshold), finds no face.
 """
 
 from __future__ import annotations
@@ -124,9 +125,10 @@ def _crops(image: NDArray[np.uint8], detector, rng: np.random.Generator, wanted:
         if _overlaps((x0, y0, x0 + side, y0 + side), faces):
             continue
         crop = np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side])
-        if detector(crop, max_faces=1):
+        resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        if detector(crop, max_faces=1) or detector(resized, max_faces=1):
             continue
-        out.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+        out.append(resized)
         if len(out) >= wanted:
             break
     return out
