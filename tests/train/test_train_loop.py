@@ -82,3 +82,15 @@ def test_mix_sets_domain_shares(tiny_dataset):
     assert w[s.domain == "real"].sum() == pytest.approx(0.8) and w.sum() == pytest.approx(1.0)
     with pytest.raises(Exception, match="mix"):
         parse_mix("synthetic:1")
+
+
+def test_time_budget_cuts_steps_reproducibly(tiny_dataset, tmp_path):
+    """A budget measures the step time first, trains fewer steps, and the card's step count
+    replays the same run with --max-steps."""
+    budget = (180.0 + 2.0) / 60  # the export reserve + 2 s of training
+    cut = train(train_config("blendshapes_feat_mlp", tiny_dataset, tmp_path / "a", max_steps=None,
+                             time_budget_min=budget, export=False))  # fmt: skip
+    fitted = cut.card["hyper_parameters"]["budget"]["fitted_steps"]
+    assert fitted == len(cut.losses) < cut.card["hyper_parameters"]["budget"]["planned_steps"]
+    again = train(train_config("blendshapes_feat_mlp", tiny_dataset, tmp_path / "b", max_steps=fitted, export=False))
+    assert again.losses == cut.losses

@@ -29,7 +29,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise _usage("kaocap train needs --data and --out (or --time-steps)")
     cfg = TrainConfig(args.model, tuple(Path(d) for d in args.data), Path(args.out), mix=parse_mix(args.mix),
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      max_steps=args.max_steps, threads=args.threads, export=not args.no_export,
+                      max_steps=args.max_steps, threads=args.threads, time_budget_min=args.time_budget_min,
+                      export=not args.no_export,
                       progress=not args.quiet, command=_command())  # fmt: skip
     result = train(cfg)
     val = result.card.get("metrics", {}).get("val", {}).get("all", {})
@@ -89,6 +90,9 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", metavar="DIR", help="output folder: weights, ONNX, card JSON")
     t.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     t.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    t.add_argument("--time-budget-min", type=float, metavar="MIN",
+                   help="fewer steps if the run would take longer (step time measured first; the card "
+                        "records the steps, and --max-steps STEPS reproduces the run)")  # fmt: skip
     t.add_argument("--no-export", action="store_true", help="skip the ONNX export")
     t.add_argument("--time-steps", type=int, metavar="N", help="only time N training steps on synthetic inputs")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

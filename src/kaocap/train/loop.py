@@ -37,13 +37,17 @@ log = logging.getLogger(__name__)
 _WARMUP_FRACTION = 0.03
 #: Validation after each epoch reads at most this many samples (evenly spread); the final one all.
 EPOCH_VAL_SAMPLES = 2000
+#: Time kept back from a --time-budget-min for the final validation and the export, s.
+_EXPORT_RESERVE_S = 180.0
+_BUDGET_MARGIN = 1.1
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. None means the learner card's default (batch_size, lr, weight_decay;
     without ``epochs`` the run lasts the card's ``train_steps``). max_steps caps the steps
-    (tests, timing); threads: torch intra-op threads."""
+    (tests, timing); threads: torch intra-op threads; time_budget_min: cut the steps so the run
+    fits (measured before training; the card records the steps for ``--max-steps``)."""
 
     model_id: str
     data: tuple[Path, ...]
@@ -56,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None
     threads: int | None = None
+    time_budget_min: float | None = None
     export: bool = True
     progress: bool = True
     command: str = ""
@@ -201,6 +206,23 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
     return history
 
 
+def _fit_budget(cfg: TrainConfig, card: LearnerCard, hp: dict[str, Any], elapsed_s: float) -> dict[str, Any]:
+    """Fewer steps when the run would not fit ``cfg.time_budget_min``: the step time is measured
+    *before* training (kaocap.train.timing), so the run itself stays deterministic and
+    ``--max-steps <steps>`` reproduces it anywhere."""
+    from kaocap.train.timing import time_train_steps
+
+    step_s = time_train_steps(cfg.model_id, batch_size=hp["batch_size"], steps=8).wall_ms / 1000
+    val_share = 1.0 + min(1.0, EPOCH_VAL_SAMPLES / 3 / max(1, hp["steps_per_epoch"] * hp["batch_size"]))
+    left_s = cfg.time_budget_min * 60 - elapsed_s - _EXPORT_RESERVE_S
+    fits = max(1, int(left_s / (step_s * val_share * _BUDGET_MARGIN)))
+    log.info("measured %.0f ms/step; %d steps fit the %s min budget", step_s * 1000, fits, cfg.time_budget_min)
+    steps = min(hp["steps"], fits)
+    return {"steps": steps, "epochs": round(steps / hp["steps_per_epoch"], 2),
+            "budget": {"minutes": cfg.time_budget_min, "measured_step_ms": round(step_s * 1000, 1),
+                       "planned_steps": hp["steps"], "fitted_steps": steps}}  # fmt: skip
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.model_id`` and write ``<out>/<model_id>.pt``, ``.onnx`` and ``.card.json``."""
     card = get_card(cfg.model_id)
@@ -208,12 +230,14 @@ def train(cfg: TrainConfig) -> TrainResult:
         from kaocap.train.fit_rules import fit_rules
 
         return fit_rules(cfg)
-    torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
     data = _Data(cfg, card)
     hp = cfg.resolved(card, len(data.train))
+    if cfg.time_budget_min is not None:
+        hp.update(_fit_budget(cfg, card, hp, time.perf_counter() - start))
+    torch.manual_seed(cfg.seed)
     learner: Learner = create_model(cfg.model_id)
     if card.input_kind == "image":
         learner = learner.to(memory_format=torch.channels_last)  # measured faster on CPU
