@@ -131,6 +131,14 @@ def test_rendered_jaw_open_raises_the_teachers_jaw_open(renderer, teacher):
     assert opened.blendshape("jawOpen") > neutral.blendshape("jawOpen") + 0.3
 
 
+def test_a_closed_eye_hides_its_iris_points(renderer):
+    wink = np.zeros(52)
+    wink[BLENDSHAPE_INDEX["eyeBlinkLeft"]] = 1.0
+    sample = renderer.render(renderer.make_params(identity=4, blendshapes=wink))
+    assert sample.visibility[473:478].sum() == 0  # the subject's left iris, under the lid
+    assert sample.visibility[468] == 1 and sample.visibility[469:473].sum() >= 2  # lids cover the top/bottom
+
+
 def test_back_of_the_head_hides_the_face(renderer, teacher):
     sample = renderer.render(renderer.make_params(identity=5, yaw_deg=180))
     assert sample.visibility.mean() < 0.02

@@ -18,7 +18,7 @@ Two things ICT's blendshapes do not do are added here:
 
 Parts (vertex and polygon ranges from ICT-FaceKit's README): face, head and neck, mouth socket,
 eye sockets, gums and tongue, teeth, scleras (their front bulge is the cornea; the iris is
-painted on it by the shader). Not drawn: iris meshes, lacrimal fluid, eye blend and eye
+painted on it by the shader; shrunk by :data:`EYEBALL_SCALE` to fit inside closed lids). Not drawn: iris meshes, lacrimal fluid, eye blend and eye
 occlusion meshes, eyelashes (Unreal-style cards that need alpha textures; drawn opaque they
 look like thick eyeliner, so a thin lash line is painted on the lids instead).
 """
@@ -43,6 +43,10 @@ DEFAULT_HEAD_PATH = Path("../shared/data/heads/ict_facekit/ict_facekit_compact.n
 NUM_IDENTITY_SHAPES = 100
 #: How far the tongue tip moves at tongueOut = 1, cm (forward, down) in the model frame.
 TONGUE_OUT_CM = (3.0, -0.8)
+#: ICT's sclera mesh (with its cornea bulge) is larger than the eyeball its lids close on: drawn
+#: as is, it pokes through closed lids. It is shrunk about its centre by this factor (radius
+#: 1.53 -> 1.30 cm; the human eyeball's is about 1.2).
+EYEBALL_SCALE = 0.85
 #: The tongue's root and tip depth in the neutral model frame (z, cm): weight 0 -> 1.
 _TONGUE_Z = (4.5, 9.8)
 
@@ -307,15 +311,17 @@ def load_ict(path: str | Path = DEFAULT_HEAD_PATH) -> IctModel:
     moving = np.flatnonzero(np.abs(deltas).max(axis=(0, 2)) > 1e-6)
     tongue, tongue_weight = _tongue_vertices(data, drawn_of)
     material[tongue] = Material.TONGUE
-    eyes = tuple(
-        _eye(data["neutral"][v0:v1].astype(np.float64), drawn_of[v0:v1])
-        for v0, v1, *_ in (PARTS["sclera_left"], PARTS["sclera_right"])
-    )
+    neutral = np.ascontiguousarray(data["neutral"][source])
+    eyes = []
+    for v0, v1, *_ in (PARTS["sclera_left"], PARTS["sclera_right"]):
+        eye = _eye(data["neutral"][v0:v1].astype(np.float64), drawn_of[v0:v1])
+        neutral[eye.vertices] = ((neutral[eye.vertices] - eye.centre) * EYEBALL_SCALE + eye.centre).astype(np.float32)
+        eyes.append(Eye(eye.vertices, eye.centre, eye.axis, eye.radius * EYEBALL_SCALE))
     landmarks = json.loads((path.parent / "vertex_indices.json").read_text())[_LANDMARK_KEY]
     logger.info("ICT model: %d of %d vertices drawn, %d triangles, %d move with expressions",
                 len(source), len(data["neutral"]), len(triangles), len(moving))  # fmt: skip
     return IctModel(
-        neutral=np.ascontiguousarray(data["neutral"][source]),
+        neutral=neutral,
         triangles=triangles,
         material=material,
         source=source,
@@ -323,7 +329,7 @@ def load_ict(path: str | Path = DEFAULT_HEAD_PATH) -> IctModel:
         moving=moving,
         expr_deltas=np.ascontiguousarray(deltas[:, moving].reshape(len(deltas), -1)),
         id_deltas=np.ascontiguousarray(data["id_deltas"][:, source].reshape(NUM_IDENTITY_SHAPES, -1)),
-        eyes=eyes,  # type: ignore[arg-type]
+        eyes=(eyes[0], eyes[1]),
         tongue=tongue,
         tongue_weight=tongue_weight,
         landmarks68=drawn_of[np.asarray(landmarks, np.intp)],

@@ -11,9 +11,15 @@ from numpy.typing import NDArray
 
 from kaocap.data._render.gl import linear_depth
 
-#: A point is hidden when the nearest surface in its 3x3 pixel neighbourhood is this much in
-#: front of it (cm).
+#: A mesh point is hidden when the nearest surface in all of its 3x3 pixel neighbourhood is
+#: this much in front of it (cm). Generous: MediaPipe's inner-lip and lid-margin points sit in
+#: creases a few mm behind the surface that hides them, yet count as seen (the lip line).
 DEPTH_TOLERANCE_CM = 0.4
+#: A point faces the camera when the angle between its normal and the view ray is below ~110
+#: degrees: lenient, as the lip-contact points' normals point down into the lip line.
+FACING_MIN_COS = -0.35
+#: The same for the iris points, on the eyeball: a closed lid lies within 1 mm of the cornea.
+IRIS_DEPTH_TOLERANCE_CM = 0.05
 #: MediaPipe's 468 mesh points come first; the 10 iris points follow.
 MESH_POINTS = 468
 
@@ -47,13 +53,17 @@ def image_landmarks(points_cam: NDArray[np.floating], focal_px: float, size: int
 
 def visibility(points_cam: NDArray[np.floating], normals_cam: NDArray[np.floating], depth: NDArray[np.float32],
                focal_px: float) -> NDArray[np.float32]:  # fmt: skip
-    """(N,) float32 1 visible / 0 hidden: inside the image, facing the camera, and not behind
+    """(N,) float32 1 visible / 0 hidden: inside the image, facing the camera
+    (:data:`FACING_MIN_COS`), and not behind
     the nearest rendered surface (window ``depth`` (S, S), top row first) by more than
-    :data:`DEPTH_TOLERANCE_CM` in any of the 3x3 pixels around its projection."""
+    :data:`DEPTH_TOLERANCE_CM` (iris points after the 468 mesh points:
+    :data:`IRIS_DEPTH_TOLERANCE_CM`) at every one of the 3x3 pixels around its projection."""
     size = depth.shape[0]
     xy = project(points_cam, focal_px, size)
     inside = np.all((xy >= 0) & (xy < size), axis=1) & (points_cam[:, 2] < 0)
-    facing = np.einsum("nd,nd->n", normals_cam, -points_cam) > 0
+    view = -points_cam / np.linalg.norm(points_cam, axis=1, keepdims=True)
+    unit = normals_cam / np.maximum(np.linalg.norm(normals_cam, axis=1, keepdims=True), 1e-12)
+    facing = np.einsum("nd,nd->n", unit, view) > FACING_MIN_COS
     col = np.clip(np.floor(xy).astype(int), 0, size - 1)
     z_buffer = linear_depth(depth)  # background (depth 1) -> -FAR_CM
     farthest = np.full(len(xy), np.inf)  # the farthest of the 9 pixels' nearest surfaces
@@ -62,5 +72,7 @@ def visibility(points_cam: NDArray[np.floating], normals_cam: NDArray[np.floatin
             r = np.clip(col[:, 1] + dy, 0, size - 1)
             c = np.clip(col[:, 0] + dx, 0, size - 1)
             farthest = np.minimum(farthest, z_buffer[r, c])
-    unoccluded = points_cam[:, 2] >= farthest - DEPTH_TOLERANCE_CM
+    tolerance = np.full(len(xy), DEPTH_TOLERANCE_CM)
+    tolerance[MESH_POINTS:] = IRIS_DEPTH_TOLERANCE_CM
+    unoccluded = points_cam[:, 2] >= farthest - tolerance
     return (inside & facing & unoccluded).astype(np.float32)
