@@ -141,3 +141,12 @@ def test_rules_recover_linear_ranges():
     assert not fitted.valid[BLENDSHAPES.index("tongueOut")]
     again = RuleSolver.from_dict(fitted.to_dict())
     np.testing.assert_array_equal(again.lo, fitted.lo)
+
+
+def test_inference_and_eval_never_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, kaocap.blendshapes.learned, kaocap.blendshapes.rules, kaocap.eval.learners, "
+            "kaocap.eval.learners_report, kaocap.train.cli; sys.exit('torch' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

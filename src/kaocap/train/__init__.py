@@ -1,7 +1,30 @@
 """Training of kaocap's own blendshape + head-pose learners (extra ``kaocap[train]``: PyTorch).
 
-Modules that need torch (nets, cnn, losses, batches, loop, export) import it at the top;
-``samples`` and ``registry`` do not, so ``kaocap eval`` runs without torch.
+Modules that need torch (nets, cnn, losses, batches, loop, export, timing) import it at the top;
+``samples``, ``registry`` and ``cli`` do not, so ``kaocap eval`` and inference run without torch.
+
+Learners (``kaocap.train.registry``; params / fp16 size of the exported graph):
+
+=========================  ==========  =======  =============================================
+model id                   params      MB fp16  what
+=========================  ==========  =======  =============================================
+blendshapes_feat_mlp          123 709    0.25   MLP on 164 geometric features (SuperCV (a))
+blendshapes_mesh_mlp          881 725    1.76   MLP on the normalised 478-point mesh ((b))
+blendshapes_hybrid_mlp        502 717    1.01   features + mesh branches ((c))
+blendshapes_cnn_s           1 090 397    2.18   MobileNetV3-small-class CNN, 128 px crops ((d))
+blendshapes_cnn_s_lmk       1 090 397    2.18   same + 478-landmark aux head (training only)
+blendshapes_cnn_xs            678 901    1.36   0.75-width CNN
+blendshapes_rules                   0    0      rule-based geometric solver ((e), numpy)
+=========================  ==========  =======  =============================================
+
+A full run (each learner on its own fits 2 hours on the 2-core machine; the card records the
+wall time, the step time and the command)::
+
+    D=~/.cache/kaocap/datasets
+    kaocap train --model blendshapes_cnn_s --data $D/real --data $D/render \\
+        --mix real:0.5,render:0.5 --seed 0 --time-budget-min 115 --out runs/cnn_s
+    kaocap train --model blendshapes_rules --data $D/real --data $D/render --out runs/rules
+    kaocap eval --models runs/cnn_s --models runs/rules --data $D/real --data $D/render --out runs/eval
 """
 
 from __future__ import annotations
