@@ -60,7 +60,7 @@ from numpy.typing import NDArray
 from kaocap.data._render import appearance as ap
 from kaocap.data._render import labels as lab
 from kaocap.data._render.backgrounds import DEFAULT_IMAGES, BackgroundBank, procedural_background
-from kaocap.data._render.correspondence import load_correspondence
+from kaocap.data._render.correspondence import load_correspondence, weighted_similarity
 from kaocap.data._render.expressions import (
     DEFAULT_PRIOR_PATH,
     Expression,
@@ -81,6 +81,7 @@ from kaocap.data._render.post import PostParams, composite, degrade, sample_post
 from kaocap.data._render.teacher import to_crop
 from kaocap.errors import ConfigError
 from kaocap.landmarks.process import roi_from_landmarks
+from kaocap.pose.process import load_face_geometry
 from kaocap.types import HeadPose, Roi, euler_to_matrix, matrix_to_euler
 
 __all__ = ["BackgroundBank", "HeadRenderer", "RenderConfig", "RenderParams", "RenderSample", "person_of_identity"]
@@ -212,6 +213,7 @@ class HeadRenderer:
         self._gl = GlRenderer(self.model, cfg.size, static, self._noise,
                               ap.face_map(self.model), samples=cfg.msaa)  # fmt: skip
         self._looks: dict[int, ap.Appearance] = {}
+        self._frames: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
 
     def close(self) -> None:
         self._gl.release()
@@ -272,9 +274,26 @@ class HeadRenderer:
         return RenderParams(identity, expression, rotation, np.array(translation_cm, np.float32), focal,
                             ap.studio_lighting(), PostParams(), seed)  # fmt: skip
 
+    def canonical_frame(self, identity: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Where MediaPipe's canonical face sits on pool identity ``identity``'s neutral head:
+        (rotation (3, 3), origin (3,) cm) in the ICT model frame. The mean head's placement
+        (correspondence table) moved by the weighted Procrustes fit of the identity's 468
+        landmark points to the mean head's (identities differ by up to ~3.5 deg of pitch), so
+        pose labels follow MediaPipe's landmark-based definition for every identity."""
+        if identity not in self._frames:
+            geometry = load_face_geometry()
+            keep = geometry.weights > 0
+            mean = self.table.points(self.model.neutral)[: lab.MESH_POINTS][keep]
+            base = self.model.identity(self.identity_coefficients(identity), key=identity)
+            ours = self.table.points(base)[: lab.MESH_POINTS][keep]
+            rot, trans, scale = weighted_similarity(mean, ours, geometry.weights[keep])
+            r0, t0 = self.table.canonical_rotation, self.table.canonical_translation_cm
+            self._frames[identity] = (rot @ r0, scale * rot @ t0 + trans)
+        return self._frames[identity]
+
     def head_transform(self, params: RenderParams) -> NDArray[np.float32]:
         """(4, 4) ICT model -> camera transform that puts the canonical face at the label pose."""
-        r0, t0 = self.table.canonical_rotation, self.table.canonical_translation_cm
+        r0, t0 = self.canonical_frame(params.identity)
         rotation = params.rotation.astype(np.float64) @ r0.T
         out = np.eye(4, dtype=np.float32)
         out[:3, :3], out[:3, 3] = rotation, params.translation_cm - rotation @ t0
