@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 from kaocap.constants import BLENDSHAPES
 from kaocap.errors import ConfigError, InputError
 from kaocap.stream.schema import SenderFrame, sender_frame
-from kaocap.stream.senders import UdpTarget
+from kaocap.stream.senders import UdpSender, UdpTarget
 from kaocap.types import FrameResult
 
 DEFAULT_PORT = 49983
@@ -121,7 +119,7 @@ def _number(text: str) -> float:
         raise InputError(f"iFacialMocap frame: {text!r} is not a number") from None
 
 
-class IFacialMocapSender:
+class IFacialMocapSender(UdpSender):
     """Send results as iFacialMocap text frames over UDP (non-blocking); ``version`` 1 (``-``,
     the default every receiver reads) or 2 (``&``)."""
 
@@ -140,17 +138,3 @@ class IFacialMocapSender:
         if frame.face_found:
             self._udp.send(encode_ifacialmocap(frame, version=self.version).encode("ascii"))
 
-    def close(self) -> None:
-        """Close the socket; idempotent."""
-        self._udp.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -42,8 +42,6 @@ import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +49,7 @@ from numpy.typing import NDArray
 from kaocap.errors import ConfigError, InputError
 from kaocap.stream.csv_livelink import LIVELINK_ANGLES, LIVELINK_BLENDSHAPES, LIVELINK_NAMES
 from kaocap.stream.schema import sender_frame
-from kaocap.stream.senders import UdpTarget
+from kaocap.stream.senders import UdpSender, UdpTarget
 from kaocap.types import FrameResult
 
 DEFAULT_PORT = 11111
@@ -151,7 +149,7 @@ def _read_string(data: bytes, at: int) -> tuple[int, str]:
     return at + 4 + length, data[at + 4 : at + 4 + length].decode("utf-8")
 
 
-class LiveLinkSender:
+class LiveLinkSender(UdpSender):
     """Send results as Live Link Face packets over UDP (non-blocking).
 
     subject: the Live Link subject name Unreal shows. device_id: a 36-character UUID
@@ -191,17 +189,3 @@ class LiveLinkSender:
         )  # fmt: skip
         self._udp.send(packet)
 
-    def close(self) -> None:
-        """Close the socket; idempotent."""
-        self._udp.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

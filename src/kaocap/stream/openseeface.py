@@ -39,8 +39,6 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import cv2
 import numpy as np
@@ -49,7 +47,7 @@ from numpy.typing import NDArray
 from kaocap.constants import LANDMARK_LEFT_EYE_OUTER, LANDMARK_RIGHT_EYE_OUTER
 from kaocap.errors import InputError
 from kaocap.stream.schema import SenderFrame, sender_frame
-from kaocap.stream.senders import UdpTarget
+from kaocap.stream.senders import UdpSender, UdpTarget
 from kaocap.types import Face, FrameResult, matrix_to_quaternion
 
 DEFAULT_PORT = 11573
@@ -185,7 +183,7 @@ def decode_openseeface(data: bytes) -> list[OpenSeeFaceRecord]:
     return records
 
 
-class OpenSeeFaceSender:
+class OpenSeeFaceSender(UdpSender):
     """Send results as OpenSeeFace tracker packets over UDP (non-blocking; module docstring)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
@@ -198,17 +196,3 @@ class OpenSeeFaceSender:
         if frame.face_found:
             self._udp.send(encode_openseeface(frame, result.image_size))
 
-    def close(self) -> None:
-        """Close the socket; idempotent."""
-        self._udp.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -173,6 +173,24 @@ class UdpTarget:
             sock.close()
 
 
+class UdpSender:
+    """Base of the UDP senders: subclasses set ``name`` and ``_udp`` (a :class:`UdpTarget`) and
+    implement ``send``; closing and the context manager live here once."""
+
+    name: str
+    _udp: UdpTarget
+
+    def close(self) -> None:
+        """Close the socket; idempotent."""
+        self._udp.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Lane:
     """One sender's worker thread and one-frame mailbox (the newest frame wins)."""
 

@@ -33,9 +33,6 @@ Without a face only ``OK`` (tracking 0) and ``T`` are sent, so the avatar holds 
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 from kaocap.errors import ConfigError
 from kaocap.stream.schema import (
     SenderFrame,
@@ -46,7 +43,7 @@ from kaocap.stream.schema import (
     unity_position_m,
     vrm_presets,
 )
-from kaocap.stream.senders import UdpTarget, require
+from kaocap.stream.senders import UdpSender, UdpTarget, require
 from kaocap.types import FrameResult
 
 DEFAULT_PORT = 39539
@@ -112,7 +109,7 @@ def encode_vmc(
     return bundle.build().dgram
 
 
-class VmcSender:
+class VmcSender(UdpSender):
     """Send results as VMC bundles over UDP (non-blocking; layout in the module docstring)."""
 
     def __init__(
@@ -153,17 +150,3 @@ class VmcSender:
         )
         self._udp.send(payload)
 
-    def close(self) -> None:
-        """Close the socket; idempotent."""
-        self._udp.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from types import MappingProxyType, TracebackType
-from typing import Self
+from types import MappingProxyType
 
 from kaocap.constants import BLENDSHAPES
 from kaocap.errors import ConfigError
 from kaocap.stream.schema import SenderFrame, gaze_normalized, sender_frame
-from kaocap.stream.senders import UdpTarget, require
+from kaocap.stream.senders import UdpSender, UdpTarget, require
 from kaocap.stream.vmc import osc_message
 from kaocap.types import FrameResult
 
@@ -116,7 +115,7 @@ def vrchat_parameters(
     return {name: float(fn(frame)) for name, fn in _resolve(mapping).items()}
 
 
-class VRChatSender:
+class VRChatSender(UdpSender):
     """Send results as VRChat avatar parameters over OSC/UDP (non-blocking; module docstring)."""
 
     def __init__(
@@ -150,17 +149,3 @@ class VRChatSender:
                 self._last[name] = value
                 self._udp.send(osc_message(PREFIX + name, ("f", value)).dgram)  # type: ignore[attr-defined]
 
-    def close(self) -> None:
-        """Close the socket; idempotent."""
-        self._udp.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
