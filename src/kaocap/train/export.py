@@ -64,16 +64,17 @@ def _embed_card(path: Path, card: Mapping[str, Any]) -> None:
 
 
 def parity(path: Path, learner: Learner, feeds: Mapping[str, NDArray], runtimes: tuple[str, ...] = ONNX_RUNTIMES) -> dict[str, dict[str, float]]:
-    """{runtime: {output: max |torch - runtime|}} for each installed runtime; raises ModelError if
-    an output is off by more than PARITY_TOLERANCE."""
-    reference = torch_outputs(learner, feeds)
+    """{runtime: {output: max |torch - runtime|}} through kaocap.export.parity.check for each
+    installed runtime, on ``feeds`` and on its first row alone (batch 1); raises ParityError (a
+    ModelError) if an output is off by more than PARITY_TOLERANCE."""
+    from kaocap.export.parity import check
+
+    cases = [dict(feeds), {k: np.ascontiguousarray(v[:1]) for k, v in feeds.items()}]
     worst: dict[str, dict[str, float]] = {}
     for runtime in (r for r in runtimes if r in available_runtimes()):
-        got = open_session(path, runtime, threads=1).run(dict(feeds))
-        worst[runtime] = {name: float(np.max(np.abs(got[name] - ref))) for name, ref in reference.items()}
-        bad = {n: d for n, d in worst[runtime].items() if d > PARITY_TOLERANCE[n]}
-        if bad:
-            raise ModelError(f"{path.name}: {runtime} outputs differ from torch: {bad}")
+        session = open_session(path, runtime, threads=1)
+        report = check(lambda f: torch_outputs(learner, f), session, cases, PARITY_TOLERANCE)
+        worst[runtime] = dict(report.max_abs_error)
     return worst
 
 
