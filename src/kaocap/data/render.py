@@ -78,6 +78,7 @@ from kaocap.data._render.ict import (
     load_ict,
 )
 from kaocap.data._render.post import PostParams, composite, degrade, sample_post
+from kaocap.data._render.skin import skin_attributes
 from kaocap.data._render.teacher import to_crop
 from kaocap.errors import ConfigError
 from kaocap.landmarks.process import roi_from_landmarks
@@ -209,9 +210,10 @@ class HeadRenderer:
         self.backgrounds = backgrounds if backgrounds is not None and len(backgrounds) else None
         self._noise = ap.noise_texture()
         self._normals = NormalSolver(self.model.triangles, self.model.num_vertices)
-        static = ap.static_attributes(self.model, ap.load_occlusion(self.model))
-        self._gl = GlRenderer(self.model, cfg.size, static, self._noise,
-                              ap.face_map(self.model), samples=cfg.msaa)  # fmt: skip
+        self._static = ap.static_attributes(self.model, ap.load_occlusion(self.model))
+        self._facemap = ap.face_map(self.model)
+        self._gl = GlRenderer(self.model, cfg.size, self._static, self._noise, self._facemap, samples=cfg.msaa)
+        self._skins: dict[int, NDArray[np.float32]] = {}
         self._looks: dict[int, ap.Appearance] = {}
         self._frames: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
 
@@ -234,6 +236,15 @@ class HeadRenderer:
         if identity not in self._looks:
             self._looks[identity] = ap.sample_appearance(np.random.default_rng([self.cfg.identity_seed, identity, 1]))
         return self._looks[identity]
+
+    def _skin(self, identity: int) -> NDArray[np.float32]:
+        """(Vd, 4) skin albedo and hair coverage of an identity (cached, up to 256)."""
+        if identity not in self._skins:
+            if len(self._skins) >= 256:
+                self._skins.pop(next(iter(self._skins)))
+            self._skins[identity] = skin_attributes(self.model, self._static, self.look(identity), self._noise,
+                                                    self._facemap)  # fmt: skip
+        return self._skins[identity]
 
     def _sample_pose(self, rng: np.random.Generator) -> tuple[float, float, float]:
         cfg = self.cfg
@@ -307,6 +318,7 @@ class HeadRenderer:
         normals = self._normals(mesh)
         mv = self.head_transform(params)
         self._gl.set_uniforms(ap.uniforms(model, self.look(params.identity), params.lighting, expr.tongue_out))
+        self._gl.set_skin(self._skin(params.identity))
         rgba, depth = self._gl.draw(mesh, normals, mv, projection(params.focal_px, cfg.size, cfg.size),
                                     self._draw_ranges(base, mesh, mv))  # fmt: skip
         points = lab.to_camera(self.table.points(mesh), mv[:3, :3], mv[:3, 3])

@@ -17,6 +17,7 @@ from kaocap.data._render import correspondence as corr
 from kaocap.data._render.gl import GlRenderer, projection
 from kaocap.data._render.ict import DEFAULT_HEAD_PATH, MOUTH_PARTS, IctModel, NormalSolver, load_ict
 from kaocap.data._render.labels import surface_points
+from kaocap.data._render.skin import skin_attributes
 from kaocap.errors import InputError
 from kaocap.types import euler_to_matrix
 
@@ -79,8 +80,10 @@ def teacher_views(model: IctModel) -> tuple[NDArray[np.float64], NDArray[np.floa
     from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
     look, light = fixed_look()
-    renderer = GlRenderer(model, SIZE, ap.static_attributes(model), ap.noise_texture(), ap.face_map(model))
+    static, noise, facemap = ap.static_attributes(model, ap.load_occlusion(model)), ap.noise_texture(), ap.face_map(model)
+    renderer = GlRenderer(model, SIZE, static, noise, facemap)
     renderer.set_uniforms(ap.uniforms(model, look, light))
+    renderer.set_skin(skin_attributes(model, static, look, noise, facemap))
     mesh = model.neutral
     normals = NormalSolver(model.triangles, model.num_vertices)(mesh)
     cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))

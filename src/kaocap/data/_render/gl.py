@@ -76,9 +76,11 @@ class GlRenderer:
         self._dynamic = ctx.buffer(reserve=model.num_vertices * 6 * 4, dynamic=True)
         self._static = ctx.buffer(np.ascontiguousarray(static, np.float32).tobytes())
         self._index = ctx.buffer(model.triangles.astype(np.int32).tobytes())
+        self._skin = ctx.buffer(reserve=model.num_vertices * 4 * 4, dynamic=True)
         self.vao = ctx.vertex_array(self.program, [
             (self._dynamic, "3f 3f", "in_pos", "in_nrm"),
             (self._static, "3f 1f 1f 4f", "in_ref", "in_mat", "in_ao", "in_noise"),
+            (self._skin, "4f", "in_skin"),
         ], index_buffer=self._index, index_element_size=4)  # fmt: skip
         self._moderngl = moderngl
         # Trilinear filtering costs llvmpipe dearly: the noise uses one mip level per lookup, the
@@ -116,6 +118,10 @@ class GlRenderer:
                 self.program[name].write(np.ascontiguousarray(value.T, np.float32).tobytes())
             else:
                 self.program[name].value = value
+
+    def set_skin(self, skin: NDArray[np.float32]) -> None:
+        """Per-identity (Vd, 4) skin albedo and hair coverage (:func:`.skin.skin_attributes`)."""
+        self._skin.write(np.ascontiguousarray(skin, np.float32).tobytes())
 
     def _upload(self, vertices: NDArray[np.float32], normals: NDArray[np.float32]) -> None:
         self._dynamic.write(np.concatenate([vertices, normals], axis=1).astype(np.float32).tobytes())

@@ -4,7 +4,8 @@ Vertex inputs: ``in_pos``/``in_nrm`` (posed model frame, cm), ``in_ref`` (the ve
 mean neutral head: the coordinates every procedural texture is looked up with, so skin detail
 and hair stick to the skin whatever the expression or identity), ``in_mat`` (Material id),
 ``in_ao`` (baked ambient occlusion, 0..1), ``in_noise`` (smooth noise at the vertex: two
-hairline-jitter patterns that each identity mixes with its own angle, blotches, fine detail). Lighting is computed in the camera frame (x right,
+hairline-jitter patterns that each identity mixes with its own angle, blotches, fine detail),
+``in_skin`` (per identity: skin albedo and hair coverage, :mod:`.skin`). Lighting is computed in the camera frame (x right,
 y up, z towards the viewer), linear RGB, written as sRGB (gamma 2.2) with alpha 1.
 """
 
@@ -18,11 +19,13 @@ in vec3 in_ref;
 in float in_mat;
 in float in_ao;
 in vec4 in_noise;
+in vec4 in_skin;
 out vec3 v_pos;
 out vec3 v_nrm;
 out vec3 v_ref;
 out float v_ao;
 out vec4 v_noise;
+out vec4 v_skin;
 flat out int v_mat;
 void main() {
     vec4 p = u_model_view * vec4(in_pos, 1.0);
@@ -31,6 +34,7 @@ void main() {
     v_ref = in_ref;
     v_ao = in_ao;
     v_noise = in_noise;
+    v_skin = in_skin;
     v_mat = int(in_mat + 0.5);
     gl_Position = u_proj * p;
 }
@@ -44,6 +48,7 @@ in vec3 v_ref;
 in float v_ao;
 in vec4 v_noise;                // smooth per-vertex noise: hairline a, b, blotches, fine detail
                                 // (tongue: x = how far along the tongue, 0 root .. 1 tip)
+in vec4 v_skin;                 // per-identity skin albedo (linear RGB) and hair coverage
 flat in int v_mat;
 uniform mat4 u_model_view;
 uniform sampler2D u_noise;      // tileable noise: r fine, g blotches, b strands, a medium
@@ -72,36 +77,13 @@ uniform float u_tongue;         // tongueOut 0..1 (the tongue's tip leaves the d
 out vec4 f_color;
 
 const float PI = 3.14159265;
-const float KNOT_PHI[8] = float[](0.0, 0.45, 0.85, 1.12, 1.3, 1.72, 2.2, 3.1416);
-
-float hairline(float aphi) {
-    float f = u_hair.x;
-    float y[8] = float[](f, f - 0.4, f - 2.5, f - 7.5, f - 4.0, f - 9.5, mix(f - 9.5, u_hair.y, 0.6),
-                         u_hair.y);
-    for (int i = 1; i < 8; ++i) {
-        if (aphi <= KNOT_PHI[i]) {
-            float t = (aphi - KNOT_PHI[i - 1]) / (KNOT_PHI[i] - KNOT_PHI[i - 1]);
-            return mix(y[i - 1], y[i], smoothstep(0.0, 1.0, t));
-        }
-    }
-    return u_hair.y;
-}
-
 vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
-    float detail = 0.5 + 0.3 * v_noise.w;
-    float blotch = dot(v_noise.zx, u_mix);
-    vec3 albedo = u_skin_rgb * (1.0 + u_skin.x * (detail - 0.5) * 2.0);
-    albedo *= mix(vec3(1.0), vec3(1.1, 0.92, 0.9), u_skin.y * smoothstep(0.0, 0.6, blotch));
+    vec3 albedo = v_skin.rgb;
     vec4 fm = vec4(0.0);
     if (p.z > 2.0) {
         fm = texture(u_facemap, (p.xy - u_facemap_box.xy) * u_facemap_box.zw);
     }
-    albedo = mix(albedo, albedo * vec3(1.12, 0.86, 0.86), fm.a * 0.6);
-    if (fm.b * u_skin.z > 0.01) {
-        float stubble = texture(u_noise, p.xy * 0.1 + u_offset.yx).r;
-        albedo *= 1.0 - 0.55 * fm.b * u_skin.z * smoothstep(0.3, 0.8, stubble);
-    }
-    albedo = mix(albedo, u_lip_rgb * (0.9 + 0.3 * detail), fm.r);
+    albedo = mix(albedo, u_lip_rgb * (0.9 + 0.3 * (0.5 + 0.3 * v_noise.w)), fm.r);
     if (fm.g > 0.01) {
         if (p.y > 4.7) {
             float hairs = texture(u_noise, vec2(p.x * 0.25, p.y * 1.5 - abs(p.x) * 0.3) + u_offset).b;
@@ -111,16 +93,10 @@ vec3 skin(vec3 p, out float hair, out float spec_gain, out vec3 strand_t) {
         }
     }
     spec_gain = 1.0 + fm.r * 0.8;
-    hair = 0.0;
-    if (p.y < min(u_hair.x - 10.5, u_hair.y) - 1.5) {
-        return albedo;  // below every hairline: no hair maths
-    }
-    vec3 q = p - vec3(0.0, 2.0, -1.0);
-    float phi = atan(q.x, q.z);
-    float edge = dot(v_noise.xy, u_mix);
-    float fine = texture(u_noise, vec2(phi * 2.0, p.y * 0.15) + u_offset).a - 0.5;
-    hair = smoothstep(-0.4, 0.4, p.y - hairline(abs(phi)) + 0.8 * edge + 0.4 * fine);
-    if (hair > 0.0) {
+    hair = v_skin.a;
+    if (hair > 0.002) {
+        vec3 q = p - vec3(0.0, 2.0, -1.0);
+        float phi = atan(q.x, q.z);
         float elev = atan(q.y, length(q.xz));
         float s1 = texture(u_noise, vec2(phi * u_hair.w, elev * 0.12) + u_offset).b;
         float s2 = texture(u_noise, vec2(phi * u_hair.w * 3.1, elev * 0.3) + u_offset.yx).r;
