@@ -81,7 +81,7 @@ def test_committed_correspondence_table_is_sane():
     with np.load(TABLE_PATH) as table:
         assert table["ict_vertices"].shape == (478, 3) and table["weights"].shape == (478, 3)
         np.testing.assert_allclose(table["weights"].sum(axis=1), 1.0, atol=1e-5)
-        assert max(abs(a) for a in matrix_to_euler(table["canonical_rotation"])) < 2.0  # both faces look along +z
+        assert max(abs(a) for a in matrix_to_euler(table["canonical_rotation"])) < 4.0  # both faces look along +z
         assert 0.9 < float(table["canonical_scale"]) < 1.0
         assert float(np.median(table["spread_cm"][:468])) < 0.15  # the teacher agreed across views
 
