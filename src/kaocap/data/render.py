@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from typing import Self
 
@@ -104,7 +105,9 @@ class RenderConfig:
     centre. msaa: OpenGL MSAA samples (0: silhouette softened in numpy, 4x is ~4x slower on
     llvmpipe). teacher: also run the MediaPipe-network teacher on every render (render_block).
     jitter_variants: extra crops per render with a perturbed ROI. photo_fraction: share of
-    photo backgrounds when a bank is given."""
+    photo backgrounds when a bank is given. llvmpipe_threads: Mesa's rasteriser threads
+    (LP_NUM_THREADS, read when the process's first context is made; 0 = Mesa's default, one per
+    core). One is the most work per CPU second: run one worker process per core instead."""
 
     size: int = 256
     crop_size: int = 128
@@ -128,6 +131,7 @@ class RenderConfig:
     photo_fraction: float = 0.85
     background_count: int = 200
     jpeg_quality: int = 92
+    llvmpipe_threads: int = 1
     head_path: str = str(DEFAULT_HEAD_PATH)
     prior_path: str = str(DEFAULT_PRIOR_PATH)
     images_path: str = str(DEFAULT_IMAGES)
@@ -212,6 +216,8 @@ class HeadRenderer:
         self._normals = NormalSolver(self.model.triangles, self.model.num_vertices)
         self._static = ap.static_attributes(self.model, ap.load_occlusion(self.model))
         self._facemap = ap.face_map(self.model)
+        if cfg.llvmpipe_threads > 0:
+            os.environ.setdefault("LP_NUM_THREADS", str(cfg.llvmpipe_threads))
         self._gl = GlRenderer(self.model, cfg.size, self._static, self._noise, self._facemap, samples=cfg.msaa)
         self._skins: dict[int, NDArray[np.float32]] = {}
         self._looks: dict[int, ap.Appearance] = {}

@@ -166,8 +166,11 @@ def _rate_worker(args: tuple[RenderConfig, int, int, bool]) -> tuple[int, float]
     cfg, start, count, with_teacher = args
     with HeadRenderer(cfg) as renderer:
         teacher = Teacher() if with_teacher else None
-        params = [renderer.sample_params(np.random.default_rng([cfg.seed, i])) for i in range(start, start + count)]
-        renderer.render(params[0])
+        identities = block_identities(cfg, start, count)
+        params = [renderer.sample_params(np.random.default_rng([cfg.seed, i]), identities)
+                  for i in range(start, start + count)]  # fmt: skip
+        for p in params[: cfg.identities_per_block * 2]:  # per-identity caches warm, as in a block
+            renderer.render(p)
         began = time.perf_counter()
         for p in params:
             sample = renderer.render(p)
@@ -176,17 +179,17 @@ def _rate_worker(args: tuple[RenderConfig, int, int, bool]) -> tuple[int, float]
         return count, time.perf_counter() - began
 
 
-def measure_rate(cfg: RenderConfig | None = None, count: int = 60, workers: int = 1, *, teacher: bool = False,
-                 llvmpipe_threads: int | None = None) -> float:  # fmt: skip
-    """Renders per second (procedural backgrounds), ``workers`` processes of ``count`` renders
-    each; ``teacher``: also run the teacher on each; ``llvmpipe_threads``: LP_NUM_THREADS for
-    the workers (Mesa's rasteriser threads; default Mesa's choice)."""
+def measure_rate(cfg: RenderConfig | None = None, count: int = 60, workers: int = 1, *,
+                 teacher: bool = False) -> float:  # fmt: skip
+    """Renders per second (procedural backgrounds, one block's identities), ``workers``
+    processes of ``count`` renders each (Mesa threads per ``cfg.llvmpipe_threads``);
+    ``teacher``: also run the teacher on each render.
+
+    >>> measure_rate(RenderConfig(), count=60, workers=2)   # doctest: +SKIP
+    """
     import multiprocessing
-    import os
 
     cfg = cfg or RenderConfig()
-    if llvmpipe_threads is not None:
-        os.environ["LP_NUM_THREADS"] = str(llvmpipe_threads)
     jobs = [(cfg, k * count, count, teacher) for k in range(workers)]
     began = time.perf_counter()
     if workers == 1:

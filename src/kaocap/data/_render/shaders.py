@@ -136,7 +136,10 @@ void main() {
     vec3 strand_t = vec3(0.0, 1.0, 0.0);
     float ao = v_ao;
     float inner = smoothstep(1.0, 11.5, v_ref.z);
-    if (v_mat == 0) {
+    if (v_mat == 0 && !gl_FrontFacing) {
+        albedo = vec3(0.015);  // the head's inside, seen through the open neck: a dark collar
+        ao = 0.2;
+    } else if (v_mat == 0) {
         albedo = skin(v_ref, hair, spec_gain, strand_t);
         wrap = 0.3;
     } else if (v_mat == 4) {
