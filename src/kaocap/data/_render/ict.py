@@ -240,6 +240,14 @@ def _eye(points: NDArray[np.float64], vertices: NDArray[np.intp]) -> Eye:
     return Eye(vertices, centre, axis, radius)
 
 
+def _shrunk_eye(ict_neutral: NDArray, drawn_of: NDArray[np.intp], neutral: NDArray[np.float32], part: str) -> Eye:
+    """Fit one sclera and shrink it in ``neutral`` (drawn numbering) by EYEBALL_SCALE."""
+    v0, v1 = PARTS[part][:2]
+    eye = _eye(ict_neutral[v0:v1].astype(np.float64), drawn_of[v0:v1])
+    neutral[eye.vertices] = ((neutral[eye.vertices] - eye.centre) * EYEBALL_SCALE + eye.centre).astype(np.float32)
+    return Eye(eye.vertices, eye.centre, eye.axis, eye.radius * EYEBALL_SCALE)
+
+
 def _tongue_vertices(data, drawn_of: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
     """The tongue: UV islands of the gums-and-tongue part narrower than 4.5 cm, centred on
     x = 0, that jawOpen moves by more than 2 cm (two islands: its top and its underside)."""
@@ -312,11 +320,7 @@ def load_ict(path: str | Path = DEFAULT_HEAD_PATH) -> IctModel:
     tongue, tongue_weight = _tongue_vertices(data, drawn_of)
     material[tongue] = Material.TONGUE
     neutral = np.ascontiguousarray(data["neutral"][source])
-    eyes = []
-    for v0, v1, *_ in (PARTS["sclera_left"], PARTS["sclera_right"]):
-        eye = _eye(data["neutral"][v0:v1].astype(np.float64), drawn_of[v0:v1])
-        neutral[eye.vertices] = ((neutral[eye.vertices] - eye.centre) * EYEBALL_SCALE + eye.centre).astype(np.float32)
-        eyes.append(Eye(eye.vertices, eye.centre, eye.axis, eye.radius * EYEBALL_SCALE))
+    eyes = [_shrunk_eye(data["neutral"], drawn_of, neutral, part) for part in ("sclera_left", "sclera_right")]
     landmarks = json.loads((path.parent / "vertex_indices.json").read_text())[_LANDMARK_KEY]
     logger.info("ICT model: %d of %d vertices drawn, %d triangles, %d move with expressions",
                 len(source), len(data["neutral"]), len(triangles), len(moving))  # fmt: skip
