@@ -69,6 +69,15 @@ def cmd_import_takes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from kaocap.data.render_build import build_renders
+
+    result = build_renders(args.out, count=args.count, block=args.block, seed=args.seed,
+                           teacher=not args.no_teacher, workers=args.workers, progress=not args.quiet)  # fmt: skip
+    _print_result(result)
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from kaocap.data.card import write_card
 
@@ -98,6 +107,16 @@ def add_data_parser(subparsers) -> None:
     takes.add_argument("--name", default="takes", help="dataset name under the cache (default takes)")
     _add_params(takes)
     takes.set_defaults(func=cmd_import_takes)
+
+    render = sub.add_parser("render", help="synthetic set: ICT-FaceKit renders with exact labels (+ teacher)")
+    render.add_argument("--count", type=int, default=50_000, help="renders (default 50000)")
+    render.add_argument("--block", type=int, default=256, help="renders per shard (default 256)")
+    render.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    render.add_argument("--no-teacher", action="store_true", help="skip the MediaPipe-network teacher on renders")
+    render.add_argument("--workers", type=int, default=2, help="render processes (default 2)")
+    render.add_argument("--out", type=Path, help="dataset directory (default: the cache's datasets/render)")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(func=cmd_render)
 
     card = sub.add_parser("card", help="(re)write a dataset's card: counts, histograms, contact sheets")
     card.add_argument("dir", type=Path, help="dataset directory")
