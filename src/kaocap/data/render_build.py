@@ -6,6 +6,7 @@ its identities from people of its own split (``render_shards``), so splits never
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -48,9 +49,13 @@ def build_renders(out: str | Path | None = None, *, count: int = 50_000, block: 
             todo.append((cfg, start, n, split, str(path)))
     started = time.perf_counter()
     bar = tqdm(total=sum(t[2] for t in todo), unit="render", disable=not progress)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done in pool.map(_render_one, todo):
-            bar.update(done)
+    if workers <= 1:
+        for job in todo:
+            bar.update(_render_one(job))
+    else:  # spawn: forking a process that already runs GL and inference threads can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in pool.map(_render_one, todo):
+                bar.update(done)
     bar.close()
     seconds = time.perf_counter() - started
     shards.write_manifest(root, {"kind": "render", "seed": seed, "count": count, "block": block,
