@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kaocap import models
+from kaocap._closing import Closing
 from kaocap.blendshapes import process as blend
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, to_rgb8
@@ -45,7 +46,7 @@ class _Track:
     filters: dict[str, OneEuroFilter] = field(default_factory=dict)
 
 
-class Pipeline:
+class Pipeline(Closing):
     """Face capture: detection, tracking, 478 landmarks, 52 blendshapes, head pose, filtering.
 
     Call it on RGB uint8 frames (H, W, 3) with strictly increasing ``timestamp_ms``; or use
@@ -84,12 +85,6 @@ class Pipeline:
 
     def close(self) -> None:
         self._tracks = []
-
-    def __enter__(self) -> Pipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def stream(self, source: Source) -> Iterator[FrameResult]:
         """Results for every frame of ``source``; filtering defaults to on for live sources."""

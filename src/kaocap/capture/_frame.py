@@ -7,13 +7,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from kaocap._closing import Closing
 from kaocap.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Source(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class SourceBase:
+class SourceBase(Closing):
     """Context-manager plumbing shared by the concrete sources."""
 
     name: str = ""
@@ -82,17 +82,6 @@ class SourceBase:
 
     def close(self) -> None:
         """Release the source; idempotent."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from kaocap._closing import Closing
 from kaocap.capture._frame import Frame, Source
 from kaocap.errors import InputError
 
@@ -16,7 +17,7 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
 
 
-class ReconnectingSource:
+class ReconnectingSource(Closing):
     """Wraps a live source factory (e.g. ``lambda: CameraSource(0)``).
 
     When the source stops delivering, errors or cannot be opened, it is closed and reopened
@@ -102,8 +103,3 @@ class ReconnectingSource:
             self._source.close()
             self._source = None
 
-    def __enter__(self) -> ReconnectingSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from kaocap._closing import Closing
 from kaocap.errors import RuntimeNotAvailable
 from kaocap.models import task_file
 
 
-class MediaPipePeer:
+class MediaPipePeer(Closing):
     """mode: "image" (detect every frame) or "video" (MediaPipe's tracking)."""
 
     def __init__(self, mode: str = "image", max_faces: int = 1) -> None:
@@ -55,8 +56,3 @@ class MediaPipePeer:
     def close(self) -> None:
         self._task.close()
 
-    def __enter__(self) -> MediaPipePeer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -46,12 +46,11 @@ import logging
 import math
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kaocap._closing import Closing
 from kaocap.constants import BLENDSHAPE_INDEX, BLENDSHAPES
 from kaocap.errors import InputError, OutputError
 from kaocap.stream._files import open_output
@@ -148,7 +147,7 @@ def ms_from_timecode(timecode: str, fps: float = DEFAULT_FPS) -> float:
         raise ValueError(f"not a HH:MM:SS:FF.sss timecode: {timecode!r}") from None
 
 
-class LiveLinkCsvWriter:
+class LiveLinkCsvWriter(Closing):
     """Write results as a Live Link Face CSV (layout, units and signs in the module docstring).
 
     ``fps`` sets the timecode's frame field; ``start_ms`` is added to every ``timestamp_ms``
@@ -200,16 +199,6 @@ class LiveLinkCsvWriter:
                 "%s: %d frame(s) without a face were skipped", self.path, self.frames_skipped
             )
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_livelink_csv(path: str | Path) -> tuple[list[str], NDArray[np.float32], tuple[str, ...]]:

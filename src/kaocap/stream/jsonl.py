@@ -6,9 +6,9 @@ import io
 import json
 import sys
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
+from kaocap._closing import Closing
 from kaocap.errors import OutputError
 from kaocap.stream._files import open_output, write_all
 from kaocap.types import FrameResult
@@ -17,7 +17,7 @@ from kaocap.types import FrameResult
 STDOUT = "-"
 
 
-class JsonlWriter:
+class JsonlWriter(Closing):
     """Write one ``FrameResult.to_dict()`` object per line (UTF-8, compact separators).
 
     Each line is written with a single unbuffered write and flushed, so a job that stops early
@@ -66,13 +66,3 @@ class JsonlWriter:
         else:
             file.flush()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -23,14 +23,13 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from kaocap._closing import Closing
 from kaocap.capture import to_rgb8
 from kaocap.constants import BLENDSHAPES, LANDMARK_NOSE_TIP
 from kaocap.errors import OutputError
@@ -175,7 +174,7 @@ def _pick_codec() -> str:
 _MAX_AUTO_SIDE = 1280
 
 
-class PreviewWriter:
+class PreviewWriter(Closing):
     """Encode annotated frames to an MP4 (codec, timing and crash safety in the module docstring).
 
     ``size`` is the output (width, height) in px, rounded down to even numbers (yuv420p needs
@@ -263,13 +262,3 @@ class PreviewWriter:
         finally:
             self._container.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

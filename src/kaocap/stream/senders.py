@@ -34,11 +34,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from kaocap._closing import Closing
 from kaocap.errors import ConfigError, OutputError
 from kaocap.types import FrameResult
 
@@ -173,7 +173,7 @@ class UdpTarget:
             sock.close()
 
 
-class UdpSender:
+class UdpSender(Closing):
     """Base of the UDP senders: subclasses set ``name`` and ``_udp`` (a :class:`UdpTarget`) and
     implement ``send``; closing and the context manager live here once."""
 
@@ -184,11 +184,6 @@ class UdpSender:
         """Close the socket; idempotent."""
         self._udp.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _Lane:
@@ -278,7 +273,7 @@ class _Lane:
         }  # fmt: skip
 
 
-class Fanout:
+class Fanout(Closing):
     """Send every result to several senders; a slow or failing one never stalls the others.
 
     ``send(result, captured_at=None)`` returns at once. ``captured_at`` is the
@@ -316,13 +311,3 @@ class Fanout:
         for lane in self._lanes:
             lane.close(self.close_timeout_s)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -34,9 +34,9 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from kaocap._closing import Closing
 from kaocap.constants import BLENDSHAPES
 from kaocap.errors import ConfigError
 from kaocap.stream.schema import SenderFrame, gaze_normalized, pascal_case, sender_frame
@@ -108,7 +108,7 @@ def envelope(message_type: str, data: dict[str, Any], request_id: str) -> str:
     })  # fmt: skip
 
 
-class VTubeStudioSender:
+class VTubeStudioSender(Closing):
     """Inject results into VTube Studio as a plugin (module docstring).
 
     ``ready`` is set once authenticated with the parameters created; ``injected`` counts the
@@ -170,17 +170,6 @@ class VTubeStudioSender:
         if ws is not None:
             ws.close()
         self._thread.join(5.0)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- session ---------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ import json
 import logging
 import threading
 from concurrent.futures import Future
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kaocap._closing import Closing
 from kaocap.errors import ConfigError, OutputError
 from kaocap.stream.senders import require
 from kaocap.types import FrameResult
@@ -69,7 +69,7 @@ def _error(text: str) -> str:
     return json.dumps({"type": "error", "error": text})
 
 
-class WebSocketServer:
+class WebSocketServer(Closing):
     """Serve results as JSON to WebSocket clients (module docstring).
 
     ``port=0`` picks a free port; ``port`` then holds the bound one. ``clients`` is the number
@@ -118,17 +118,6 @@ class WebSocketServer:
         if self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- event loop thread ----------------------------------------------------------------
 
