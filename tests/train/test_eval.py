@@ -19,7 +19,7 @@ from tests.train.conftest import train_config
 
 #: Learners in the eval test: one image learner, one mesh learner (from the shared fixture) and
 #: the rule baseline fitted here.
-MODELS = ("blendshapes_cnn_s", "blendshapes_hybrid_mlp", "blendshapes_rules")
+MODELS = ("blendshapes_cnn_s_lmk", "blendshapes_hybrid_mlp", "blendshapes_rules")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +48,9 @@ def test_eval_writes_the_table(model_dir, tiny_dataset, tmp_path):
         assert row["synth_corr"] is None or -1 <= row["synth_corr"] <= 1
         assert all(v > 0 for v in row["latency_ms"].values()) and row["latency_ms"]
     rows = {r.name: r for r in report.rows}
-    assert math.isfinite(rows["blendshapes_cnn_s"].synth_rotation_mae_deg)
-    assert rows["blendshapes_cnn_s"].size_mb < 3.0 and math.isfinite(rows["mediapipe_blendshapes"].synth_corr)
-    assert rows["blendshapes_cnn_s"].pipeline_ms < rows["blendshapes_hybrid_mlp"].pipeline_ms  # no landmark net
+    assert math.isfinite(rows["blendshapes_cnn_s_lmk"].synth_rotation_mae_deg)
+    assert rows["blendshapes_cnn_s_lmk"].size_mb < 3.0 and math.isfinite(rows["mediapipe_blendshapes"].synth_corr)
+    assert rows["blendshapes_cnn_s_lmk"].pipeline_ms < rows["blendshapes_hybrid_mlp"].pipeline_ms  # no landmark net
     if report.aflw_faces:
         assert report.aflw_faces >= 5
         mp = rows["mediapipe_blendshapes"].aflw_yaw_mae_deg

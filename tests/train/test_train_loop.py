@@ -51,11 +51,16 @@ def test_export_loads_and_matches_torch(model_id, trained, tiny_dataset):
         ref_rot = ref["rotation_6d"].numpy().astype(np.float64)
         np.testing.assert_allclose(got.rotation_crop[:, :, 0], ref_rot[:, :3] / np.linalg.norm(ref_rot[:, :3], axis=1, keepdims=True), atol=1e-4)
         np.testing.assert_allclose(got.translation_cm, ref["translation_cm"].numpy(), atol=1e-3)
+        if "landmarks" in ref:
+            np.testing.assert_allclose(got.landmarks, ref["landmarks"].numpy(), atol=1e-4)
+        else:
+            assert got.landmarks is None
 
 
-def test_image_learner_fits_the_fp16_budget(trained):
-    card = trained["blendshapes_cnn_s"].card
-    assert card["size_mb_fp16"] <= 3.0 and card["params"] == trained["blendshapes_cnn_s_lmk"].card["params"]
+def test_image_learners_fit_the_fp16_budget(trained):
+    """Both CNNs fit 3 MB fp16, the landmark head included (it is exported: the pipeline uses it)."""
+    plain, lmk = trained["blendshapes_cnn_s"].card, trained["blendshapes_cnn_s_lmk"].card
+    assert plain["size_mb_fp16"] < lmk["size_mb_fp16"] <= 3.0 and plain["params"] < lmk["params"]
 
 
 def test_fixed_seed_reproduces(tiny_dataset, tmp_path):

@@ -17,7 +17,9 @@ input_kind     network inputs
 Outputs: ``blendshapes`` (N, 52) 0..1 in kaocap.BLENDSHAPES order (tongueOut included);
 ``rotation_6d`` (N, 6) the first two columns of the head rotation *as the crop sees it*
 (Zhou et al. 2019; :func:`crop_to_camera_rotation` turns it into the camera frame);
-``translation_cm`` (N, 3) camera frame, cm.
+``translation_cm`` (N, 3) camera frame, cm; and, from learners trained with the landmark head,
+``landmarks`` (N, 478, 3) crop-normalised (x, y 0..1 across the crop, z / crop side), which
+lets the pipeline track the face and solve its translation without MediaPipe's landmark network.
 
 >>> model = LearnedModel("blendshapes_cnn_s.onnx", runtime="openvino")    # doctest: +SKIP
 >>> out = model.predict(crops=crops_uint8)   # (N, S, S, 3) RGB            # doctest: +SKIP
@@ -45,6 +47,7 @@ from kaocap.runtime import Session, open_session
 CARD_KEY = "kaocap_card"
 INPUT_KINDS = ("image", "features", "mesh", "hybrid")
 OUTPUT_NAMES = ("blendshapes", "rotation_6d", "translation_cm")
+LANDMARKS_OUTPUT = "landmarks"
 
 
 def rotation_6d_to_matrix(x: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -104,11 +107,13 @@ def embedded_card(path: str | Path) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class LearnerOutput:
     """Per-face predictions. blendshapes (N, 52) 0..1; rotation_crop (N, 3, 3) head rotation in
-    the upright crop's camera frame; translation_cm (N, 3) camera frame, cm."""
+    the upright crop's camera frame; translation_cm (N, 3) camera frame, cm; landmarks
+    (N, 478, 3) crop-normalised, or None when the learner has no landmark head."""
 
     blendshapes: NDArray[np.float32]
     rotation_crop: NDArray[np.float64]
     translation_cm: NDArray[np.float32]
+    landmarks: NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.blendshapes)
@@ -157,6 +162,7 @@ class LearnedModel:
             np.asarray(out["blendshapes"], np.float32),
             rotation_6d_to_matrix(out["rotation_6d"]),
             np.asarray(out["translation_cm"], np.float32),
+            np.asarray(out[LANDMARKS_OUTPUT], np.float32) if LANDMARKS_OUTPUT in out else None,
         )
 
     def predict(self, *, crops: NDArray | None = None, mesh: NDArray | None = None) -> LearnerOutput:

@@ -108,7 +108,8 @@ class Predictor:
         assert self.model is not None
         parts = [self.model.predict(crops=None if crops is None else crops[i : i + _BATCH], mesh=mesh[i : i + _BATCH])
                  for i in range(0, len(mesh), _BATCH)]  # fmt: skip
-        return LearnerOutput(*(np.concatenate([getattr(p, f) for p in parts]) for f in LearnerOutput.__slots__))
+        joined = {f: [getattr(p, f) for p in parts] for f in LearnerOutput.__slots__}
+        return LearnerOutput(**{f: None if v[0] is None else np.concatenate(v) for f, v in joined.items()})
 
 
 def discover(model_dirs: Sequence[Path]) -> list[Path]:

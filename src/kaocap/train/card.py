@@ -27,6 +27,8 @@ _OUTPUTS = [
      "(Zhou et al. 2019); camera frame = Rz(-roi rotation) @ R (kaocap.blendshapes.features.crop_to_camera_rotation)"},
     {"name": "translation_cm", "shape": [-1, 3], "desc": "head position, camera frame (kaocap.types), cm"},
 ]  # fmt: skip
+_LANDMARKS = {"name": "landmarks", "shape": [-1, 478, 3], "desc": "crop-normalised landmarks: x, y 0..1 across "
+              "the crop, z / crop side (MediaPipe's 478-point topology)"}  # fmt: skip
 
 
 def input_specs(card: LearnerCard) -> list[dict[str, Any]]:
@@ -71,7 +73,7 @@ def base_card(card: LearnerCard, learner: Any, cfg: Any, hp: dict[str, Any], tra
     return {
         "model_id": card.model_id, "family": card.family, "task": "52 ARKit blendshapes + head rotation (6D) + translation",
         "description": card.description, "input_kind": card.input_kind, "image_size": card.image_size,
-        "inputs": input_specs(card), "outputs": _OUTPUTS, "params": int(params),
+        "inputs": input_specs(card), "outputs": _OUTPUTS + ([_LANDMARKS] if card.landmark_aux else []), "params": int(params),
         "size_mb_fp16": round(params * 2 / 1e6, 3), "licence": "Apache-2.0",
         "data": data_summary(cfg.data, train, cfg.mix), "hyper_parameters": hp, "seed": cfg.seed,
         "max_steps": cfg.max_steps, "steps": len(history.get("loss", [])),

@@ -18,15 +18,15 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from kaocap.blendshapes.learned import CARD_KEY, OUTPUT_NAMES
+from kaocap.blendshapes.learned import CARD_KEY, LANDMARKS_OUTPUT, OUTPUT_NAMES
 from kaocap.errors import ModelError
 from kaocap.runtime import available_runtimes, open_session
-from kaocap.train.nets import ExportWrapper, Learner
+from kaocap.train.nets import ExportWrapper, Learner, has_landmarks
 
 log = logging.getLogger(__name__)
 OPSET = 17
 #: Largest |torch - runtime| allowed per output at export.
-PARITY_TOLERANCE = {"blendshapes": 1e-4, "rotation_6d": 1e-4, "translation_cm": 1e-3}
+PARITY_TOLERANCE = {"blendshapes": 1e-4, "rotation_6d": 1e-4, "translation_cm": 1e-3, LANDMARKS_OUTPUT: 1e-4}
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
 
 
@@ -44,12 +44,17 @@ def example_inputs(learner: Learner, batch: int = 2, image_size: int = 128, seed
     return out
 
 
+def output_names(learner: Learner) -> tuple[str, ...]:
+    """The exported graph's outputs: OUTPUT_NAMES, plus ``landmarks`` for a landmark head."""
+    return (*OUTPUT_NAMES, LANDMARKS_OUTPUT) if has_landmarks(learner) else OUTPUT_NAMES
+
+
 def torch_outputs(learner: Learner, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:
     """What the exported graph should return for ``feeds``, computed in torch (eval mode)."""
     wrapper = ExportWrapper(learner).eval()
     with torch.no_grad():
         values = wrapper(*[torch.from_numpy(np.asarray(feeds[n])) for n in learner.input_names])
-    return {name: v.numpy() for name, v in zip(OUTPUT_NAMES, values)}
+    return {name: v.numpy() for name, v in zip(output_names(learner), values)}
 
 
 def _embed_card(path: Path, card: Mapping[str, Any]) -> None:
@@ -82,17 +87,18 @@ def export_onnx(learner: Learner, path: Path, card: Mapping[str, Any], *, image_
     """Write ``learner`` to ``path`` as ONNX with ``card`` embedded; returns the parity figures.
 
     Inputs are named ``learner.input_names`` with a dynamic batch dimension; outputs are
-    OUTPUT_NAMES. The file is written to a temporary name and renamed once parity holds.
+    :func:`output_names`. The file is written to a temporary name and renamed once parity holds.
     """
     learner = learner.eval()
     feeds = example_inputs(learner, image_size=image_size)
     tmp = path.with_name(path.stem + ".tmp.onnx")
-    dynamic = {n: {0: "batch"} for n in (*learner.input_names, *OUTPUT_NAMES)}
+    outputs = output_names(learner)
+    dynamic = {n: {0: "batch"} for n in (*learner.input_names, *outputs)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(ExportWrapper(learner), tuple(torch.from_numpy(feeds[n]) for n in learner.input_names),
                           str(tmp), dynamo=False, opset_version=OPSET, input_names=list(learner.input_names),
-                          output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, do_constant_folding=True)  # fmt: skip
+                          output_names=list(outputs), dynamic_axes=dynamic, do_constant_folding=True)  # fmt: skip
     _embed_card(tmp, card)
     try:
         worst = parity(tmp, learner, feeds)

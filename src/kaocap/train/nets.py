@@ -7,7 +7,8 @@ Every learner maps its inputs to a dict of
   the matrix (Zhou et al. 2019, "On the continuity of rotation representations"),
 * ``translation_cm`` (N, 3): camera frame, cm,
 * ``landmarks`` (N, 478, 3), image learners with ``landmark_aux`` only: crop-normalised
-  landmarks (0..1 across the crop), an auxiliary training target dropped at export.
+  landmarks (0..1 across the crop), trained as an auxiliary target and exported as a fourth
+  output: the pipeline tracks the face (next frame's ROI) and solves translation from them.
 
 Inputs (see :mod:`kaocap.blendshapes.learned` for how the runtime builds them): ``features``
 (N, F) geometric features, ``mesh`` (N, 1434) normalised mesh, ``image`` (N, 3, S, S) RGB 0..1.
@@ -178,22 +179,25 @@ class ImageCNN(Learner):
         return self.heads(self.embed(self.backbone(image)))
 
 
+def has_landmarks(learner: nn.Module) -> bool:
+    """True when the learner has the landmark head (and its export a ``landmarks`` output)."""
+    return any(isinstance(m, Heads) and m.landmarks is not None for m in learner.modules())
+
+
 class ExportWrapper(nn.Module):
-    """What the ONNX graph holds: inputs by name -> (blendshapes 0..1, rotation_6d, translation_cm)."""
+    """What the ONNX graph holds: inputs by name -> (blendshapes 0..1, rotation_6d,
+    translation_cm[, landmarks])."""
 
     def __init__(self, learner: Learner) -> None:
         super().__init__()
         self.learner = learner
 
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.learner(*inputs)
-        return torch.sigmoid(out["blend_logits"]), out["rotation_6d"], out["translation_cm"]
+        values = (torch.sigmoid(out["blend_logits"]), out["rotation_6d"], out["translation_cm"])
+        return (*values, out["landmarks"]) if "landmarks" in out else values
 
 
-def count_parameters(learner: nn.Module, *, exported: bool = True) -> int:
-    """Number of parameters; ``exported`` leaves out training-only heads (landmark aux)."""
-    skip = set()
-    if exported:
-        skip = {id(p) for m in learner.modules() if isinstance(m, Heads) and m.landmarks is not None
-                for p in m.landmarks.parameters()}  # fmt: skip
-    return sum(p.numel() for p in learner.parameters() if id(p) not in skip)
+def count_parameters(learner: nn.Module) -> int:
+    """Number of parameters (all of them are exported)."""
+    return sum(p.numel() for p in learner.parameters())
