@@ -29,6 +29,6 @@ def pipeline_image_mode():
     from kaocap import Pipeline
     from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
-    cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     with Pipeline(cfg) as pipe:
         yield pipe

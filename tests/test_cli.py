@@ -239,6 +239,7 @@ def test_run_sends_to_a_vmc_receiver_and_a_closed_port(capsys, caplog):
     assert values["MouthSmileLeft"] > 0.5 and len(values) >= 52  # the portrait smiles
     out = capsys.readouterr().out
     assert f"sent to vmc:127.0.0.1:{port}" in out and "p99_ms" in out
+    assert all(f"cpu {part}" in out for part in ("capture", "pipeline", "outputs"))  # --stats per part
 
 
 def test_camera_outage_reconnects_and_tells_live_targets(monkeypatch):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kaocap.config import PipelineConfig, RuntimeConfig, TrackingConfig
+from kaocap.config import MODELS, PipelineConfig, RuntimeConfig, TrackingConfig
 from kaocap.pipeline import Pipeline
 
 
@@ -60,8 +60,8 @@ def pinned(one_core: bool) -> Iterator[None]:
 Engine = Callable[[NDArray, int], int]
 
 
-def _kaocap(stack: contextlib.ExitStack, tracking: bool, threads: int) -> Engine:
-    config = PipelineConfig(tracking=TrackingConfig(enabled=tracking), runtime=RuntimeConfig(threads=threads))
+def _kaocap(stack: contextlib.ExitStack, tracking: bool, threads: int, model: str) -> Engine:
+    config = PipelineConfig(model=model, tracking=TrackingConfig(enabled=tracking), runtime=RuntimeConfig(threads=threads))
     pipe = stack.enter_context(Pipeline(config))
     return lambda image, ts: len(pipe(image, ts).faces)
 
@@ -73,9 +73,11 @@ def _mediapipe(stack: contextlib.ExitStack, mode: str) -> Engine:
     return lambda image, ts: len(peer.raw(image, ts).face_landmarks)
 
 
-def _engines(stack: contextlib.ExitStack, threads: int, with_peer: bool) -> dict[tuple[str, str], Engine]:
-    engines = {("kaocap", "tracking"): _kaocap(stack, True, threads),
-               ("kaocap", "detect every frame"): _kaocap(stack, False, threads)}  # fmt: skip
+def _engines(stack: contextlib.ExitStack, threads: int, with_peer: bool, models: tuple[str, ...]) -> dict[tuple[str, str], Engine]:
+    engines: dict[tuple[str, str], Engine] = {}
+    for model in models:
+        engines[(f"kaocap[{model}]", "tracking")] = _kaocap(stack, True, threads, model)
+        engines[(f"kaocap[{model}]", "detect every frame")] = _kaocap(stack, False, threads, model)
     if with_peer:
         engines[("MediaPipe", "tracking")] = _mediapipe(stack, "video")
         engines[("MediaPipe", "detect every frame")] = _mediapipe(stack, "image")
@@ -83,11 +85,12 @@ def _engines(stack: contextlib.ExitStack, threads: int, with_peer: bool) -> dict
 
 
 def bench(frames: list[NDArray[np.uint8]], *, threads: int | None = None, one_core: bool = False,
-          with_peer: bool = True, warmup: int = 5) -> list[BenchRow]:  # fmt: skip
-    """Time every engine on ``frames``, interleaved frame by frame."""
+          with_peer: bool = True, warmup: int = 5, models: tuple[str, ...] = MODELS) -> list[BenchRow]:  # fmt: skip
+    """Time every engine on ``frames``, interleaved frame by frame: kaocap with each face model
+    of ``models`` (engine ``kaocap[<model>]``) and MediaPipe's FaceLandmarker."""
     label = "1 core" if one_core else "default"
     with pinned(one_core), contextlib.ExitStack() as stack:
-        engines = _engines(stack, threads or 1, with_peer)
+        engines = _engines(stack, threads or 1, with_peer, models)
         times: dict[tuple[str, str], list[float]] = {key: [] for key in engines}
         faces = dict.fromkeys(engines, 0)
         for i, image in enumerate(frames):
@@ -102,18 +105,23 @@ def bench(frames: list[NDArray[np.uint8]], *, threads: int | None = None, one_co
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    """A plain-text table with kaocap / MediaPipe ratios per thread setting and mode."""
-    lines = [f"{'threads':<9}{'mode':<20}{'kaocap ms':>10}{'MediaPipe ms':>14}{'ratio':>8}{'faces k/mp':>12}"]
+    """A plain-text table: per thread setting, mode and kaocap face model, ms per frame, the
+    speed-up over MediaPipe (MediaPipe ms / kaocap ms) and faces found by each."""
+    head = f"{'threads':<9}{'mode':<20}{'engine':<19}{'ms':>8}{'MediaPipe ms':>14}{'speed-up':>10}{'faces k/mp':>12}"
+    lines = [head]
     by = {(r.threads, r.engine, r.mode): r for r in rows}
+    engines = [e for e in dict.fromkeys(r.engine for r in rows) if e != "MediaPipe"]
     for threads in dict.fromkeys(r.threads for r in rows):
         for mode in ("tracking", "detect every frame"):
-            ours, peer = by.get((threads, "kaocap", mode)), by.get((threads, "MediaPipe", mode))
-            if ours is None:
-                continue
-            peer_ms = f"{peer.ms_per_frame:.2f}" if peer else "-"
-            ratio = f"{ours.ms_per_frame / peer.ms_per_frame:.2f}x" if peer else "-"
-            found = f"{ours.faces_found}/{peer.faces_found}" if peer else f"{ours.faces_found}/-"
-            lines.append(f"{threads:<9}{mode:<20}{ours.ms_per_frame:>10.2f}{peer_ms:>14}{ratio:>8}{found:>12}")
+            peer = by.get((threads, "MediaPipe", mode))
+            for engine in engines:
+                ours = by.get((threads, engine, mode))
+                if ours is None:
+                    continue
+                peer_ms = f"{peer.ms_per_frame:.2f}" if peer else "-"
+                ratio = f"{peer.ms_per_frame / ours.ms_per_frame:.2f}x" if peer else "-"
+                found = f"{ours.faces_found}/{peer.faces_found}" if peer else f"{ours.faces_found}/-"
+                lines.append(f"{threads:<9}{mode:<20}{engine:<19}{ours.ms_per_frame:>8.2f}{peer_ms:>14}{ratio:>10}{found:>12}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from kaocap.config import PipelineConfig, load_config, load_file
+from kaocap.config import MODELS, PipelineConfig, load_config, load_file
 from kaocap.errors import ConfigError, KaocapError
 from kaocap.runtime import RUNTIMES
 
@@ -26,13 +26,14 @@ log = logging.getLogger("kaocap")
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--config", help="TOML file with pipeline settings (command-line options override it)")
+    g.add_argument("--model", choices=MODELS, help="face model: kaocap's own CNN or MediaPipe's networks")
     g.add_argument("--max-faces", type=int, help="most faces to track (default 1)")
     g.add_argument("--detect-every-frame", action="store_true", help="no tracking: run the detector on every frame")
     g.add_argument("--filter", dest="filter", action="store_const", const=True, help="One Euro smoothing on (default: on for cameras)")
     g.add_argument("--no-filter", dest="filter", action="store_const", const=False, help="smoothing off")
     g.add_argument("--calibration", help="neutral-face calibration JSON made by 'kaocap calibrate'")
     g.add_argument("--threads", type=int, help="inference threads per network (default 1)")
-    for role in ("detector", "landmarks", "blendshapes"):
+    for role in ("detector", "landmarks", "blendshapes", "face"):
         g.add_argument(f"--{role}-runtime", choices=RUNTIMES, help=f"runtime for the {role} network")
 
 
@@ -41,7 +42,7 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     rt, tracking, filt = cfg.runtime, cfg.tracking, cfg.filter
     if args.threads is not None:
         rt = dataclasses.replace(rt, threads=args.threads)
-    for role in ("detector", "landmarks", "blendshapes"):
+    for role in ("detector", "landmarks", "blendshapes", "face"):
         if getattr(args, f"{role}_runtime"):
             rt = dataclasses.replace(rt, **{role: getattr(args, f"{role}_runtime")})
     if args.detect_every_frame:
@@ -51,6 +52,8 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     changes = {"runtime": rt, "tracking": tracking, "filter": filt}
     if args.max_faces is not None:
         changes["max_faces"] = args.max_faces
+    if args.model:
+        changes["model"] = args.model
     if args.calibration:
         changes["calibration"] = args.calibration
     return cfg.replace(**changes)

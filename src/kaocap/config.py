@@ -18,6 +18,8 @@ from typing import Any
 
 from kaocap.errors import ConfigError
 
+#: Face models the pipeline can run (PipelineConfig.model).
+MODELS = ("kaocap", "mediapipe")
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
@@ -58,18 +60,22 @@ class FilterConfig:
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """Inference runtime per network (openvino, litert, onnxruntime; "" = measured default)
-    and intra-op threads per network."""
+    and intra-op threads per network. ``face`` is kaocap's own face model (model = "kaocap")."""
 
     detector: str = ""
     landmarks: str = ""
     blendshapes: str = ""
+    face: str = ""
     threads: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """Everything the pipeline needs. calibration: path of a neutral-face calibration JSON."""
+    """Everything the pipeline needs. model: the face model, "kaocap" (kaocap's own CNN) or
+    "mediapipe" (MediaPipe's landmark + blendshape networks). calibration: path of a
+    neutral-face calibration JSON."""
 
+    model: str = "mediapipe"
     max_faces: int = 1
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -78,6 +84,8 @@ class PipelineConfig:
     calibration: str = ""
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.max_faces < 1:
             raise ConfigError(f"max_faces must be >= 1, got {self.max_faces}")
         if self.runtime.threads < 1:

@@ -35,7 +35,11 @@ class RunSummary:
     """What a job did. error: the one-line message when it stopped early (outputs stay valid).
 
     stage_ms: wall time per pipeline stage for every frame (ms). cpu_seconds: process CPU time
-    (all threads) over the job. senders: per-target send statistics (see stream.senders).
+    (all threads) over the job. stage_cpu_s: process CPU time spent while the loop was in each of
+    its parts: "capture" (waiting for and decoding the next frame), "pipeline" (all networks and
+    post-processing), "outputs" (writers and senders); background threads (camera reader,
+    sender retries) count towards the part that ran meanwhile. senders: per-target send
+    statistics (see stream.senders).
     """
 
     source: str
@@ -48,6 +52,7 @@ class RunSummary:
     stopped: bool = False
     outputs: list[str] = field(default_factory=list)
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    stage_cpu_s: dict[str, float] = field(default_factory=dict)
     senders: dict[str, dict] = field(default_factory=dict)
 
     @property
@@ -63,6 +68,9 @@ class RunSummary:
         """Per-stage wall time (mean / p99 ms) and CPU use, for ``kaocap run --stats``."""
         lines = [f"{self.frames / self.seconds if self.seconds else 0:.1f} frames/s, "
                  f"CPU {self.cpu_percent:.0f}% of one core"]  # fmt: skip
+        for part, cpu in self.stage_cpu_s.items():
+            share = 100.0 * cpu / self.seconds if self.seconds else 0.0
+            lines.append(f"  cpu {part:<8} {share:5.1f}% of one core   {1000 * cpu / max(1, self.frames):7.2f} ms/frame")
         for stage, values in self.stage_ms.items():
             lines.append(f"  {stage:<12} mean {np.mean(values):7.2f} ms   p99 {np.percentile(values, 99):7.2f} ms")
         for name, st in self.senders.items():
@@ -211,14 +219,23 @@ class _FaceLost:
 def _loop(pipe: Pipeline, src: Source, max_frames, throttle: _Throttle, calls, summary: RunSummary,
           stop: threading.Event | None, on_result, bar) -> None:  # fmt: skip
     pipe.use_source(src)
-    for frame in itertools.islice(src, max_frames):
+    cpu = summary.stage_cpu_s
+    frames = itertools.islice(src, max_frames)
+    while True:
+        mark = time.process_time()
+        frame = next(frames, None)
+        cpu["capture"] = cpu.get("capture", 0.0) + time.process_time() - mark
+        if frame is None:
+            return
         if stop is not None and stop.is_set():
             summary.stopped = True
             return
         if not throttle.admit():
             continue
-        captured_at = time.perf_counter()
+        captured_at, mark = time.perf_counter(), time.process_time()
         result = pipe.process(frame)
+        cpu["pipeline"] = cpu.get("pipeline", 0.0) + time.process_time() - mark
+        mark = time.process_time()
         summary.frames += 1
         summary.frames_with_face += bool(result.faces)
         summary.last = result
@@ -230,6 +247,7 @@ def _loop(pipe: Pipeline, src: Source, max_frames, throttle: _Throttle, calls, s
             on_result(result)
         if bar is not None:
             bar.update(1)
+        cpu["outputs"] = cpu.get("outputs", 0.0) + time.process_time() - mark
 
 
 def _wants_image(writer: object) -> bool:

@@ -72,6 +72,12 @@ CARDS: dict[str, ModelCard] = {
 }  # fmt: skip
 
 
+#: kaocap's own face model (kaocap.blendshapes.learned): committed in the package with its card
+#: (``<file>.card.json``, data, metrics and sha256), verified on load like the cards above.
+KAOCAP_FACE_MODEL = "kaocap_face_cnn"
+OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_lmk.onnx"}
+
+
 def cache_dir() -> Path:
     """The directory kaocap writes extracted models and other caches to."""
     return Path(os.environ.get("KAOCAP_CACHE", Path.home() / ".cache" / "kaocap"))
@@ -101,9 +107,15 @@ def model_path(model_id: str) -> Path:
 
     Raises ModelError if the id is unknown or the file's sha256 does not match its card.
     """
+    if model_id in OWN_MODELS:
+        from kaocap.blendshapes.learned import read_card
+
+        path = Path(__file__).parent / "_data" / OWN_MODELS[model_id]
+        read_card(path)  # checks the sha256
+        return path
     card = CARDS.get(model_id)
     if card is None:
-        raise ModelError(f"unknown model {model_id!r}; known: {', '.join(CARDS)}")
+        raise ModelError(f"unknown model {model_id!r}; known: {', '.join([*OWN_MODELS, *CARDS])}")
     path = cache_dir() / "models" / card.sha256[:16] / card.file_name
     if path.is_file() and sha256_file(path) == card.sha256:
         return path

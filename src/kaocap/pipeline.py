@@ -20,10 +20,13 @@ from numpy.typing import NDArray
 from kaocap import models
 from kaocap._closing import Closing
 from kaocap.blendshapes import process as blend
+from kaocap.blendshapes.features import crop_to_camera_rotation
+from kaocap.blendshapes.learned import LearnedModel, crop_input
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, to_rgb8
 from kaocap.config import FilterConfig, PipelineConfig
 from kaocap.detect import FaceDetector
+from kaocap.errors import ModelError
 from kaocap.filters import OneEuroFilter
 from kaocap.landmarks import process as lmk
 from kaocap.pose.process import PoseEstimationError, estimate_head_pose
@@ -34,16 +37,36 @@ log = logging.getLogger(__name__)
 
 #: Runtime per network, chosen by measurement on this project's 2-core x86 machine
 #: (``kaocap bench --runtimes``): see README "Runtimes".
-DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert"}
+DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert", "face": "openvino"}
 #: Two faces whose ROIs overlap more than this are the same face.
 _SAME_FACE_IOU = 0.5
+#: kaocap's face model has no presence output: while tracking with it the detector confirms
+#: the faces at least every this many frames, and a track no detection confirms is dropped.
+CONFIRM_INTERVAL = 10
+#: With kaocap's model, the head rotation comes from its rotation output (True) or from the
+#: landmarks through the geometry pipeline (False); translation always from the landmarks.
+#: Chosen by ``kaocap eval`` (README "Own models").
+USE_MODEL_ROTATION = True
 
 
 @dataclass(slots=True)
 class _Track:
     face_id: int
     roi: Roi
+    score: float = 1.0
     filters: dict[str, OneEuroFilter] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Estimates:
+    """What the face network(s) say for N tracked ROIs: landmarks (N, 478, 3) image px,
+    presence scores (N,), and from kaocap's model blendshapes (N, 52) and head rotations
+    (N, 3, 3, camera frame); None where the MediaPipe path computes them per face later."""
+
+    points: NDArray[np.float32]
+    scores: NDArray[np.float32]
+    blendshapes: NDArray[np.float32] | None = None
+    rotations: NDArray[np.float64] | None = None
 
 
 class Pipeline(Closing):
@@ -51,6 +74,10 @@ class Pipeline(Closing):
 
     Call it on RGB uint8 frames (H, W, 3) with strictly increasing ``timestamp_ms``; or use
     ``stream(source)``. Tracking state lives inside; ``reset()`` forgets it.
+
+    ``config.model`` picks the face model: ``"kaocap"`` runs kaocap's own CNN (one network:
+    blendshapes, head rotation and landmarks from the face crop; see kaocap.models), and
+    ``"mediapipe"`` MediaPipe's landmark network followed by its blendshape network.
     """
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
@@ -58,8 +85,16 @@ class Pipeline(Closing):
         rt, threads = self.config.runtime, self.config.runtime.threads
         self._detector = FaceDetector(self._open("detector", "mediapipe_face_detector", rt.detector, threads),
                                       self.config.detector)  # fmt: skip
-        self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
-        self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
+        self._face_model: LearnedModel | None = None
+        self._landmarks = self._blendshapes = None
+        if self.config.model == "kaocap":
+            path = models.model_path(models.KAOCAP_FACE_MODEL)
+            self._face_model = LearnedModel(path, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
+            if not self._face_model.has_landmarks:
+                raise ModelError(f"{path.name} has no landmarks output: the pipeline cannot track with it")
+        else:
+            self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
+            self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
         self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
         self._filtering = bool(self.config.filter.enabled)
         self.reset()
@@ -71,6 +106,8 @@ class Pipeline(Closing):
     @property
     def runtimes(self) -> dict[str, str]:
         """The runtime each network runs on."""
+        if self._face_model is not None:
+            return {"detector": self._detector.session.runtime, "face": self._face_model.session.runtime}
         return {"detector": self._detector.session.runtime, "landmarks": self._landmarks.runtime,
                 "blendshapes": self._blendshapes.runtime}  # fmt: skip
 
@@ -119,7 +156,7 @@ class Pipeline(Closing):
         timings: dict[str, float] = {}
         start = time.perf_counter()
         if self._needs_detection():
-            self._merge_detections(self._detector(image, self.config.max_faces))
+            self._merge_detections(self._detector(image, self.config.max_faces), confirm=self._face_model is not None)
             self._frames_since_detect = 0
             timings["detect"] = _ms(start)
         self._frames_since_detect += 1
@@ -132,47 +169,71 @@ class Pipeline(Closing):
 
     def _needs_detection(self) -> bool:
         tracking = self.config.tracking
+        interval = tracking.redetect_interval
+        if self._face_model is not None:
+            interval = min(interval or CONFIRM_INTERVAL, CONFIRM_INTERVAL)
         return (not tracking.enabled or len(self._tracks) < self.config.max_faces
-                or 0 < tracking.redetect_interval <= self._frames_since_detect)  # fmt: skip
+                or 0 < interval <= self._frames_since_detect)  # fmt: skip
 
-    def _merge_detections(self, detections) -> None:
-        """Fresh detections replace the ROI of the track they overlap, or start a new track."""
+    def _merge_detections(self, detections, *, confirm: bool = False) -> None:
+        """Fresh detections replace the ROI of the track they overlap, or start a new track.
+        With ``confirm``, tracks that no detection overlaps are dropped (face gone)."""
+        confirmed: list[_Track] = []
         for det in detections:
             roi = lmk.roi_from_detection(det)
             same = next((t for t in self._tracks if _roi_iou(t.roi, roi) > _SAME_FACE_IOU), None)
             if same is not None:
-                same.roi = roi
+                same.roi, same.score = roi, float(det.score)
+                confirmed.append(same)
             elif len(self._tracks) < self.config.max_faces:
-                self._tracks.append(_Track(self._next_id, roi))
+                self._tracks.append(_Track(self._next_id, roi, float(det.score)))
+                confirmed.append(self._tracks[-1])
                 self._next_id += 1
+        if confirm:
+            self._tracks = [t for t in self._tracks if any(t is c for c in confirmed)]
 
-    def _track(self, image: NDArray[np.uint8], timestamp_ms: int, timings: dict[str, float]) -> list[Face]:
+    def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
         start = time.perf_counter()
-        rois = [t.roi for t in self._tracks]
+        if self._face_model is not None:
+            out = self._face_model.run({"image": crop_input(image, rois, self._face_model.image_size)})
+            assert out.landmarks is not None  # checked in __init__
+            points = lmk.project(out.landmarks.reshape(len(rois), -1) * lmk.INPUT_SIZE, rois)
+            angles = np.array([r.rotation_rad for r in rois])
+            scores = np.array([t.score for t in self._tracks], np.float32)
+            timings["face"] = _ms(start)
+            return _Estimates(points, scores, out.blendshapes, crop_to_camera_rotation(out.rotation_crop, angles))
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
-        scores = lmk.presence(logits)
         timings["landmarks"] = _ms(start)
+        return _Estimates(points, lmk.presence(logits))
+
+    def _track(self, image: NDArray[np.uint8], timestamp_ms: int, timings: dict[str, float]) -> list[Face]:
+        rois = [t.roi for t in self._tracks]
+        est = self._estimate(image, rois, timings)
+        points, scores = est.points, est.scores
         kept = [i for i, s in enumerate(scores) if s >= self.config.tracking.min_presence]
         next_rois = {i: lmk.roi_from_landmarks(points[i]) for i in kept}
         kept = _dedupe(kept, [self._tracks[i].face_id for i in kept], [next_rois[i] for i in kept])
-        faces = [self._face(self._tracks[i], points[i], float(scores[i]), image.shape, timestamp_ms, timings)
-                 for i in kept]  # fmt: skip
+        faces = [self._face(self._tracks[i], est, i, image.shape, timestamp_ms, timings) for i in kept]
         kept = [i for i, face in zip(kept, faces) if face is not None]
         for i in kept:
             self._tracks[i].roi = next_rois[i]
         self._tracks = [self._tracks[i] for i in kept]
         return [face for face in faces if face is not None]
 
-    def _face(self, track: _Track, points, score: float, shape, timestamp_ms: int, timings) -> Face | None:
+    def _face(self, track: _Track, est: _Estimates, i: int, shape, timestamp_ms: int, timings) -> Face | None:
         """One face's blendshapes, pose and filtering; None when no pose can be solved (a face
         a few px wide, as MediaPipe, which then gives no matrix either)."""
         height, width = shape[:2]
-        start = time.perf_counter()
-        out = self._blendshapes.run({self._blendshapes.inputs[0].name: blend.network_input(points)})
-        values, valid = blend.to_arkit(next(iter(out.values())))
-        timings["blendshapes"] = timings.get("blendshapes", 0.0) + _ms(start)
+        points, score = est.points[i], float(est.scores[i])
+        if est.blendshapes is None:
+            start = time.perf_counter()
+            out = self._blendshapes.run({self._blendshapes.inputs[0].name: blend.network_input(points)})
+            values, valid = blend.to_arkit(next(iter(out.values())))
+            timings["blendshapes"] = timings.get("blendshapes", 0.0) + _ms(start)
+        else:
+            values, valid = est.blendshapes[i], np.ones(len(est.blendshapes[i]), bool)
         start = time.perf_counter()
         normalised = points / np.array([width, height, width], dtype=np.float32)
         try:
@@ -180,6 +241,8 @@ class Pipeline(Closing):
         except PoseEstimationError as exc:
             log.debug("face %d dropped: %s", track.face_id, exc)
             return None
+        if est.rotations is not None and USE_MODEL_ROTATION:
+            pose = HeadPose(est.rotations[i].astype(np.float32), pose.translation_cm)
         timings["pose"] = timings.get("pose", 0.0) + _ms(start)
         if self._filtering:
             points, values, pose = _filter(track, self.config.filter, points, values, pose, timestamp_ms / 1000)

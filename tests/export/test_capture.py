@@ -38,7 +38,7 @@ def face_roi() -> Roi:
     from kaocap import Pipeline
     from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
-    cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     with Pipeline(cfg) as pipe:
         return pipe(default_image(), 1).faces[0].roi
 

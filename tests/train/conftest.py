@@ -73,7 +73,7 @@ def tiny_dataset(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny_dataset")
     rng, base, ts = np.random.default_rng(0), default_image(), 0
-    cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     with Pipeline(cfg) as pipe:
         for split, people in PEOPLE.items():
             for person in people:

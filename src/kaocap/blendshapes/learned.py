@@ -76,6 +76,17 @@ def image_input(crops: NDArray[np.uint8], size: int) -> NDArray[np.float32]:
     return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
 
 
+def crop_input(image: NDArray[np.uint8], rois: list, size: int) -> NDArray[np.float32]:
+    """(N, 3, size, size) network input for the ROIs of one RGB frame, made exactly as the data
+    engine makes its crops (kaocap.data.real): the ROI's upright crop warped straight to
+    ``size`` (bilinear, border replicated)."""
+    crops = np.empty((len(rois), size, size, 3), np.uint8)
+    for i, roi in enumerate(rois):
+        cv2.warpAffine(image, roi.crop_matrix(size), (size, size), dst=crops[i],
+                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return image_input(crops, size)
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
     """The card beside a learner file (``x.onnx`` -> ``x.card.json``), its sha256 checked."""
     path = Path(path)
@@ -152,6 +163,11 @@ class LearnedModel:
         self.input_kind: str = self.card["input_kind"]
         self.image_size = int(self.card.get("image_size", 128))
         self.session: Session = open_session(self.path, runtime, threads=threads)
+
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether the network has the ``landmarks`` output (learners with the landmark head)."""
+        return any(o.name == LANDMARKS_OUTPUT for o in self.session.outputs)
 
     def feeds(self, *, crops: NDArray | None = None, mesh: NDArray | None = None) -> dict[str, NDArray]:
         return learner_feeds(self.input_kind, crops=crops, mesh=mesh, image_size=self.image_size)

@@ -95,7 +95,7 @@ class Teacher:
             from kaocap import Pipeline
             from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
-            cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False),
+            cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False),
                                  max_faces=max_faces)  # fmt: skip
             self._pipes[max_faces] = Pipeline(cfg)
         return self._pipes[max_faces](image, next(self._clock)).faces

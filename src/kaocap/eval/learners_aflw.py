@@ -61,7 +61,7 @@ def load_aflw_faces(headpose_dir: Path) -> AflwFaces:
     from kaocap.pipeline import Pipeline
 
     labels = yaw_labels(Path(headpose_dir))
-    cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     crops, mesh, rot, yaw, mp_yaw, names, missed = [], [], [], [], [], [], []
     with Pipeline(cfg) as pipe:
         for i, path in enumerate(sorted((Path(headpose_dir) / IMAGE_DIR).glob("*.jpg"))):

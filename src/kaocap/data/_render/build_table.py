@@ -86,7 +86,7 @@ def teacher_views(model: IctModel) -> tuple[NDArray[np.float64], NDArray[np.floa
     renderer.set_skin(skin_attributes(model, static, look, noise, facemap))
     mesh = model.neutral
     normals = NormalSolver(model.triangles, model.num_vertices)(mesh)
-    cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     points, frontal = [], np.full((478, 3), np.nan)
     with Pipeline(cfg) as teacher:
         for k, (yaw, pitch) in enumerate(VIEWS):

@@ -21,7 +21,7 @@ class Teacher:
         from kaocap import Pipeline
         from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
-        cfg = PipelineConfig(tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+        cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
         self._pipeline = Pipeline(cfg)
         self._clock = itertools.count(1)
 
