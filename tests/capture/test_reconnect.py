@@ -74,3 +74,57 @@ def test_first_open_fails_loudly():
 
     with pytest.raises(InputError, match="camera 5"):
         ReconnectingSource(factory)
+
+
+def _encode(frames, path, scale: float) -> None:
+    """Write RGB ``frames`` as an H.264 MP4, resized by ``scale``."""
+    import av
+    import cv2
+
+    height, width = (round(s * scale) // 2 * 2 for s in frames[0].shape[:2])
+    with av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for image in frames:
+            small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(small, format="rgb24")))
+        dst.mux(stream.encode())
+
+
+def test_video_file_replaced_while_read(tmp_path):
+    """A file another program rewrites under us (a recorder restarting, a user swapping clips):
+    an atomic replace (the old file is read to its end first), then an in-place truncation to
+    half a file (unreadable: the MP4 index is at its end) that is only fixed a while later. The
+    loop waits and reopens with backoff, the pipeline follows the new resolution, nothing
+    crashes, timestamps keep increasing."""
+    from kaocap import Pipeline
+    from kaocap.capture import VideoSource
+    from kaocap.config import FilterConfig, PipelineConfig
+    from tests.conftest import shared
+
+    with VideoSource(shared("videos", "sadtalker", "examples", "ref_video", "WDA_KatieHill_000.mp4")) as clip:
+        frames = [f.image for _, f in zip(range(12), clip)]
+    live, small, big = tmp_path / "live.mp4", tmp_path / "small.mp4", tmp_path / "big.mp4"
+    _encode(frames, live, 1.0)
+    _encode(frames, small, 0.5)
+    big_bytes = live.read_bytes()
+    lost, results = [], []
+    src = ReconnectingSource(lambda: VideoSource(live), on_lost=lambda: lost.append(1),
+                             backoff_start_s=0.01, backoff_max_s=0.05)  # fmt: skip
+    with Pipeline(PipelineConfig(model="mediapipe", filter=FilterConfig(enabled=False))) as pipe:
+        for frame in src:
+            results.append(pipe.process(frame))
+            if len(results) == 3:
+                small.replace(live)  # atomic: the open file keeps its 12 frames
+            if len(results) == 14:  # reading the small clip: cut it in place
+                live.write_bytes(big_bytes[: len(big_bytes) // 2])
+                threading.Timer(0.3, lambda: big.write_bytes(big_bytes) and big.replace(live)).start()
+            if len(results) == 40:
+                break
+    src.close()
+    widths = [r.image_size[0] for r in results]
+    assert widths[:12] == [frames[0].shape[1]] * 12 and widths[12] == frames[0].shape[1] // 2
+    assert widths[-1] == frames[0].shape[1]  # the repaired file, reopened after failed tries
+    assert all(r.faces for r in results), "the pipeline followed every resolution change"
+    ts = [r.timestamp_ms for r in results]
+    assert all(b > a for a, b in zip(ts, ts[1:])) and len(lost) >= 3 and src.reconnects >= 3
