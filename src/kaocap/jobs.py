@@ -142,9 +142,9 @@ def _outputs(stack: contextlib.ExitStack, fps: float, *, jsonl, csv, preview, se
     calls = [(lambda w: lambda r, f, t: w.write(r, f.image) if _wants_image(w) else w.write(r))(w) for w in writers]
     fanout = None
     if send:
-        from kaocap.stream.senders import Fanout, open_sender
+        from kaocap.stream.senders import Fanout
 
-        fanout = stack.enter_context(Fanout([open_sender(spec) for spec in send]))
+        fanout = stack.enter_context(Fanout.from_specs(send))
         calls.append(lambda r, f, t: fanout.send(r, captured_at=t))
     return calls, fanout
 

@@ -99,13 +99,13 @@ def udp_sinks(count: int) -> Iterator[list[int]]:
 def soak(frames: list[np.ndarray], count: int, *, window: int = 1000, config: PipelineConfig | None = None,
          progress: bool = False) -> tuple[Snapshot, Snapshot]:  # fmt: skip
     """Run the live loop for ``count`` frames; snapshots after the first and the last window."""
-    from kaocap.stream.senders import Fanout, open_sender
+    from kaocap.stream.senders import Fanout
 
     window = min(window, max(count // 2, 1))
     first = None
     with udp_sinks(len(UDP_TARGETS)) as ports, Pipeline(config) as pipe:
         specs = [f"{t}:127.0.0.1:{p}" for t, p in zip(UDP_TARGETS, ports)] + ["ws:127.0.0.1:0"]
-        with Fanout([open_sender(s) for s in specs]) as fanout:
+        with Fanout.from_specs(specs) as fanout:
             source = LoopingSource(frames)
             pipe.use_source(source)
             bar = _bar(count) if progress else None

@@ -144,3 +144,53 @@ def test_udp_target_reaches_a_receiver_that_starts_later() -> None:
         assert target.send(b"hello") and rx.recv(16) == b"hello"
         target.close()
         target.close()
+
+
+class Breaking:
+    """Sends ``good`` results, then breaks for good (a dead socket or event loop)."""
+
+    name = "breaking"
+
+    def __init__(self, good: int, log: list) -> None:
+        self.good, self.log, self.closed = good, log, False
+
+    def send(self, result: FrameResult) -> None:
+        if self.good <= 0:
+            raise ConnectionError("socket is dead")
+        self.good -= 1
+        self.log.append(result.timestamp_ms)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_broken_sender_is_restarted_and_logged_once(make_result, caplog) -> None:
+    """Each instance breaks after 3 sends; the lane closes it and makes a fresh one: the target
+    keeps receiving, with one warning per outage, and the other target never notices."""
+    caplog.set_level(logging.DEBUG, logger="kaocap.stream.senders")
+    made, got, recording = [], [], Recording()
+
+    def factory() -> Breaking:
+        made.append(Breaking(3, got))
+        return made[-1]
+
+    with Fanout([factory(), recording], factories=[factory, None]) as out:
+        for i in range(150):
+            out.send(make_result(i * 10))
+            time.sleep(0.01)
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(made) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    stats = out.stats()["breaking"]
+    assert len(made) >= 3 and stats["restarts"] == len(made) - 1 and all(b.closed for b in made)
+    assert len(got) >= 7 and got == sorted(got)  # frames after each restart got through
+    assert len(recording.timestamps) >= 140
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "breaking" in r.getMessage()]
+    assert sum("send failed" in m for m in warned) == stats["restarts"]  # one per outage, not per frame
+    assert all("restarting it" in m for m in warned if "send failed" in m)
+
+
+def test_from_specs_fails_at_start_on_a_bad_spec() -> None:
+    port = free_udp_port()
+    with pytest.raises(ConfigError):
+        Fanout.from_specs([f"vmc:127.0.0.1:{port}", "nosuch:1"])

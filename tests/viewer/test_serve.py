@@ -4,6 +4,7 @@ client as JPEG + JSON, stop ends it; CLI refusals are one line with the right ex
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -69,3 +70,45 @@ def test_cli_without_the_page_names_the_fix(tmp_path: Path, monkeypatch, capsys)
     assert main(["serve", "--port", "0"]) == 4
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "npm ci && npm run build" in err and "pip install ." in err
+
+
+def _reconnect(port: int, tries: int = 50):
+    for _ in range(tries):
+        try:
+            return connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT_S, proxy=None)
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port} again")
+
+
+@needs_page
+def test_a_viewer_failure_is_logged_once_and_the_viewer_restarts(monkeypatch, caplog) -> None:
+    """The viewer breaks while a page watches (its event loop dies mid-frame): one warning, a
+    fresh server on the same port, the pipeline never stops, a page that reconnects gets frames."""
+    real_send, calls = viewer_server.ViewerServer.send_frame, []
+
+    def send_frame(self, result, image=None):
+        calls.append(self)
+        if len(calls) == 3:
+            raise RuntimeError("Event loop is closed")
+        return real_send(self, result, image)
+
+    monkeypatch.setattr(viewer_server.ViewerServer, "send_frame", send_frame)
+    results = []
+    thread, stop, url, out = _start(on_result=results.append)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT_S, proxy=None) as client:
+            client.recv(timeout=30)
+            with pytest.raises(Exception):  # the broken server's connection goes away
+                while True:
+                    client.recv(timeout=TIMEOUT_S)
+        with _reconnect(port) as client:  # as the page does, after a pause
+            jpeg = client.recv(timeout=30)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and jpeg[:2] == b"\xff\xd8"
+    assert len({id(s) for s in calls}) == 2 and len(results) == len(calls)  # every frame processed
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "viewer" in r.getMessage()]
+    assert sum("viewer failed" in m for m in warnings) == 1

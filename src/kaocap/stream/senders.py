@@ -27,13 +27,14 @@ sender that raises is retried with exponential backoff, and its failure is logge
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -187,11 +188,18 @@ class UdpSender(Closing):
 
 
 class _Lane:
-    """One sender's worker thread and one-frame mailbox (the newest frame wins)."""
+    """One sender's worker thread and one-frame mailbox (the newest frame wins).
 
-    def __init__(self, sender: Sender, name: str) -> None:
-        self.sender, self.name = sender, name
-        self.sent = self.dropped = self.errors = 0
+    A failing send is logged once per outage (a warning; the next ones at debug level) and
+    retried with backoff; with a ``factory`` the failed sender is closed and a fresh one made
+    first (a restart: a sender whose socket or event loop died gets a new one).
+    """
+
+    def __init__(self, sender: Sender, name: str, factory: Callable[[], Sender] | None = None) -> None:
+        self.sender: Sender | None = sender
+        self.name, self.factory = name, factory
+        self.sent = self.dropped = self.errors = self.restarts = 0
+        self._failing = False
         self.latency_ms: deque[float] = deque(maxlen=STATS_WINDOW)
         self._cond = threading.Condition()
         self._item: tuple[FrameResult, float] | None = None
@@ -223,9 +231,9 @@ class _Lane:
                     return
                 continue
             if self._send(*item):
-                if backoff:
-                    logger.info("%s: sending again", self.name)
-                backoff = 0.0
+                if self._failing:
+                    logger.warning("%s: sending again", self.name)
+                backoff, self._failing = 0.0, False
                 continue
             backoff = min(max(backoff * 2, BACKOFF_START_S), BACKOFF_MAX_S)
             with self._cond:  # wait out the backoff, but wake up on close
@@ -233,20 +241,34 @@ class _Lane:
 
     def _send(self, result: FrameResult, captured_at: float) -> bool:
         try:
+            if self.sender is None:
+                self._restart()
             self.sender.send(result)
         except Exception as err:  # noqa: BLE001 - a failing target must not stop the others
             self.errors += 1
-            log = logger.warning if self.errors == 1 else logger.debug
-            log(
-                "%s: send failed (%s: %s); retrying with backoff",
-                self.name,
-                type(err).__name__,
-                err,
-            )
+            log = logger.debug if self._failing else logger.warning
+            what = "restarting it" if self.factory is not None else "retrying"
+            log("%s: send failed (%s: %s); %s with backoff", self.name, type(err).__name__, err, what)
+            self._failing = True
+            if self.factory is not None and self.sender is not None:
+                self._close_sender()
             return False
         self.sent += 1
         self.latency_ms.append((time.perf_counter() - captured_at) * 1000.0)
         return True
+
+    def _restart(self) -> None:
+        assert self.factory is not None
+        self.sender = self.factory()
+        self.restarts += 1
+        logger.debug("%s: restarted", self.name)
+
+    def _close_sender(self) -> None:
+        sender, self.sender = self.sender, None
+        try:
+            sender.close()
+        except Exception as err:  # noqa: BLE001 - it failed already; closing may fail too
+            logger.debug("%s: close failed (%s)", self.name, err)
 
     def close(self, timeout: float) -> None:
         """Flush the pending frame (one attempt), stop the worker, then close the sender."""
@@ -258,6 +280,8 @@ class _Lane:
             with self._cond:  # a stuck sender gets no further frame once it comes back
                 self._item = None
             logger.warning("%s: sender still busy after %.1f s; abandoned", self.name, timeout)
+        if self.sender is None:
+            return
         try:
             self.sender.close()
         except Exception as err:  # noqa: BLE001
@@ -267,7 +291,7 @@ class _Lane:
         samples = np.array(self.latency_ms, np.float64)
         p50, p99 = np.percentile(samples, [50, 99]) if samples.size else (None, None)
         return {
-            "sent": self.sent, "dropped": self.dropped, "errors": self.errors,
+            "sent": self.sent, "dropped": self.dropped, "errors": self.errors, "restarts": self.restarts,
             "p50_ms": None if p50 is None else float(p50),
             "p99_ms": None if p99 is None else float(p99),
         }  # fmt: skip
@@ -283,13 +307,30 @@ class Fanout(Closing):
     sender's ``send``.
     """
 
-    def __init__(self, senders: Iterable[Sender], *, close_timeout_s: float = 0.5) -> None:
+    def __init__(self, senders: Iterable[Sender], *, close_timeout_s: float = 0.5,
+                 factories: Sequence[Callable[[], Sender] | None] | None = None) -> None:  # fmt: skip
         self.close_timeout_s = close_timeout_s
         self._closed = False
         self._lanes: list[_Lane] = []
-        for i, sender in enumerate(senders):
+        senders = list(senders)
+        factories = list(factories) if factories is not None else [None] * len(senders)
+        for i, (sender, factory) in enumerate(zip(senders, factories, strict=True)):
             name = str(getattr(sender, "name", "") or f"{type(sender).__name__}#{i}")
-            self._lanes.append(_Lane(sender, name))
+            self._lanes.append(_Lane(sender, name, factory))
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[str], **kwargs: Any) -> Fanout:
+        """Senders opened from specs (:func:`open_sender`), each restarted from its spec when it
+        fails. Opening errors (a port in use) are raised here, before anything runs."""
+        specs, senders = list(specs), []
+        try:
+            for spec in specs:
+                senders.append(open_sender(spec))
+        except BaseException:
+            for sender in senders:
+                sender.close()
+            raise
+        return cls(senders, factories=[functools.partial(open_sender, spec) for spec in specs], **kwargs)
 
     def send(self, result: FrameResult, captured_at: float | None = None) -> None:
         """Hand ``result`` to every sender's worker; never blocks."""

@@ -63,30 +63,64 @@ def serve(
     ):
         if on_ready is not None:
             on_ready(server.url)
-        player = _Player(pipe, server, stop, on_result)
-        while not stop.is_set():
-            src = open_input(source)
-            with contextlib.closing(src):
-                if getattr(src, "live", False):
-                    return frames + player.live(src)
-                if not _wait_for_page(server, stop):
-                    break
-                frames += player.file(src)
+        restart = lambda port: ViewerServer(host, port, token=token, static_dir=static_dir)  # noqa: E731
+        player = _Player(pipe, server, stop, on_result, restart)
+        try:
+            while not stop.is_set():
+                src = open_input(source)
+                with contextlib.closing(src):
+                    if getattr(src, "live", False):
+                        return frames + player.live(src)
+                    if not _wait_for_page(player.server, stop):
+                        break
+                    frames += player.file(src)
+        finally:
+            if player.server is not server:
+                player.server.close()
     return frames
 
 
 class _Player:
-    """Runs the pipeline over a source and sends each frame to the pages."""
+    """Runs the pipeline over a source and sends each frame to the pages.
+
+    A failure inside the viewer (its server thread or event loop dead, a frame it cannot
+    encode) is logged once per outage; the server is then closed and started again on the same
+    port (``restart(port)``), while the pipeline keeps running; pages reconnect on their own.
+    """
 
     def __init__(self, pipe: Pipeline, server: ViewerServer, stop: threading.Event,
-                 on_result: Callable[[FrameResult], None] | None) -> None:  # fmt: skip
+                 on_result: Callable[[FrameResult], None] | None,
+                 restart: Callable[[int], ViewerServer] | None = None) -> None:  # fmt: skip
         self.pipe, self.server, self.stop, self.on_result = pipe, server, stop, on_result
+        self.restart, self.restarts, self._failing = restart, 0, False
 
     def _emit(self, frame: Frame) -> None:
         result = self.pipe.process(frame)
-        self.server.send_frame(result, frame.image)
+        try:
+            self.server.send_frame(result, frame.image)
+            if self._failing:
+                log.warning("viewer: running again at %s", self.server.url)
+            self._failing = False
+        except Exception as err:  # noqa: BLE001 - the viewer must not stop the capture
+            (log.debug if self._failing else log.warning)("viewer failed (%s: %s); restarting it", type(err).__name__, err)
+            self._failing = True
+            self._restart()
         if self.on_result is not None:
             self.on_result(result)
+
+    def _restart(self) -> None:
+        if self.restart is None:
+            return
+        port = self.server.port
+        try:
+            self.server.close()
+        except Exception as err:  # noqa: BLE001 - it failed already
+            log.debug("viewer: close failed (%s)", err)
+        try:
+            self.server = self.restart(port)
+            self.restarts += 1
+        except Exception as err:  # noqa: BLE001 - retried on the next frame
+            log.debug("viewer: restart failed (%s)", err)
 
     def live(self, src: Source) -> int:
         """Every frame of a live source until it ends or ``stop``."""
