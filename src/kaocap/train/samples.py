@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Shard ``kind`` -> domain used by ``--mix``.
 DOMAINS: dict[str, str] = {"teacher": "real", "take": "real", "render": "render"}
+#: MediaPipe points of the lower inner lip that the renderer's ICT correspondence puts on the
+#: upper lip (kaocap.data._render.build_table, a known defect): their exact render labels are
+#: wrong once the mouth opens, so they are left out (NaN) of the render landmark targets.
+RENDER_BAD_LANDMARKS = (87, 88, 95, 178, 317, 318, 324, 402)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ def _from_shard(shard: shards.Shard, image_size: int, with_crops: bool) -> dict[
     nan52 = np.full((n, len(BLENDSHAPES)), np.nan, np.float32)
     label_valid = shard["blendshapes_valid"].astype(bool) & np.isfinite(shard["blendshapes"])
     exact = shard["landmarks"].astype(np.float32) / side
+    exact[(shard["kind"] == "render")[:, None] & np.isin(np.arange(NUM_LANDMARKS), RENDER_BAD_LANDMARKS)] = np.nan
     has_teacher = "teacher_landmarks" in keys
     mesh = shard["teacher_landmarks"].astype(np.float32) / side if has_teacher else exact
     teacher_rot = (camera_to_crop_rotation(shard["teacher_rotation"], roi[:, 4]) if "teacher_rotation" in keys
