@@ -21,7 +21,7 @@ from kaocap import models
 from kaocap._closing import Closing
 from kaocap.blendshapes import process as blend
 from kaocap.blendshapes.features import crop_to_camera_rotation
-from kaocap.blendshapes.learned import LearnedModel, crop_input
+from kaocap.blendshapes.learned import LearnedModel, image_input, roi_crops
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, to_rgb8
 from kaocap.config import FilterConfig, PipelineConfig
@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert", "face": "openvino"}
 #: Two faces whose ROIs overlap more than this are the same face.
 _SAME_FACE_IOU = 0.5
-#: kaocap's face model has no presence output: while tracking with it the detector confirms
-#: the faces at least every this many frames, and a track no detection confirms is dropped.
-CONFIRM_INTERVAL = 10
+#: kaocap's face model has no presence output: while tracking with it, the detector looks at
+#: each tracked face's crop every this many frames (one batched call on the crops the model
+#: reads, cheaper than a full-frame detection) and a face it scores below
+#: ``tracking.min_presence`` is dropped. In between, a track keeps the last score.
+CONFIRM_INTERVAL = 5
 #: With kaocap's model, the head rotation comes from its rotation output (True) or from the
 #: landmarks through the geometry pipeline (False); translation always from the landmarks.
 #: Chosen by ``kaocap eval`` (README "Own models").
@@ -54,6 +56,7 @@ class _Track:
     face_id: int
     roi: Roi
     score: float = 1.0
+    age: int = 0  # frames since the score was last measured (kaocap's model)
     filters: dict[str, OneEuroFilter] = field(default_factory=dict)
 
 
@@ -156,7 +159,7 @@ class Pipeline(Closing):
         timings: dict[str, float] = {}
         start = time.perf_counter()
         if self._needs_detection():
-            self._merge_detections(self._detector(image, self.config.max_faces), confirm=self._face_model is not None)
+            self._merge_detections(self._detector(image, self.config.max_faces))
             self._frames_since_detect = 0
             timings["detect"] = _ms(start)
         self._frames_since_detect += 1
@@ -169,44 +172,48 @@ class Pipeline(Closing):
 
     def _needs_detection(self) -> bool:
         tracking = self.config.tracking
-        interval = tracking.redetect_interval
-        if self._face_model is not None:
-            interval = min(interval or CONFIRM_INTERVAL, CONFIRM_INTERVAL)
         return (not tracking.enabled or len(self._tracks) < self.config.max_faces
-                or 0 < interval <= self._frames_since_detect)  # fmt: skip
+                or 0 < tracking.redetect_interval <= self._frames_since_detect)  # fmt: skip
 
-    def _merge_detections(self, detections, *, confirm: bool = False) -> None:
-        """Fresh detections replace the ROI of the track they overlap, or start a new track.
-        With ``confirm``, tracks that no detection overlaps are dropped (face gone)."""
-        confirmed: list[_Track] = []
+    def _merge_detections(self, detections) -> None:
+        """Fresh detections replace the ROI of the track they overlap, or start a new track."""
         for det in detections:
             roi = lmk.roi_from_detection(det)
             same = next((t for t in self._tracks if _roi_iou(t.roi, roi) > _SAME_FACE_IOU), None)
             if same is not None:
-                same.roi, same.score = roi, float(det.score)
-                confirmed.append(same)
+                same.roi, same.score, same.age = roi, float(det.score), 0
             elif len(self._tracks) < self.config.max_faces:
                 self._tracks.append(_Track(self._next_id, roi, float(det.score)))
-                confirmed.append(self._tracks[-1])
                 self._next_id += 1
-        if confirm:
-            self._tracks = [t for t in self._tracks if any(t is c for c in confirmed)]
 
     def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
         start = time.perf_counter()
         if self._face_model is not None:
-            out = self._face_model.run({"image": crop_input(image, rois, self._face_model.image_size)})
+            crops = roi_crops(image, rois, self._face_model.image_size)
+            out = self._face_model.run({"image": image_input(crops, self._face_model.image_size)})
             assert out.landmarks is not None  # checked in __init__
             points = lmk.project(out.landmarks.reshape(len(rois), -1) * lmk.INPUT_SIZE, rois)
             angles = np.array([r.rotation_rad for r in rois])
-            scores = np.array([t.score for t in self._tracks], np.float32)
             timings["face"] = _ms(start)
-            return _Estimates(points, scores, out.blendshapes, crop_to_camera_rotation(out.rotation_crop, angles))
+            return _Estimates(points, self._presence(crops, timings), out.blendshapes,
+                              crop_to_camera_rotation(out.rotation_crop, angles))  # fmt: skip
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
         timings["landmarks"] = _ms(start)
         return _Estimates(points, lmk.presence(logits))
+
+    def _presence(self, crops: NDArray[np.uint8], timings: dict[str, float]) -> NDArray[np.float32]:
+        """Scores of the tracked faces for kaocap's model: measured on their crops by the
+        detector once a track's score is CONFIRM_INTERVAL frames old, else the last ones."""
+        for track in self._tracks:
+            track.age += 1
+        if any(t.age >= CONFIRM_INTERVAL for t in self._tracks):
+            start = time.perf_counter()
+            for track, score in zip(self._tracks, self._detector.presence(crops)):
+                track.score, track.age = float(score), 0
+            timings["presence"] = _ms(start)
+        return np.array([t.score for t in self._tracks], np.float32)
 
     def _track(self, image: NDArray[np.uint8], timestamp_ms: int, timings: dict[str, float]) -> list[Face]:
         rois = [t.roi for t in self._tracks]

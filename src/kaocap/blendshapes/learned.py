@@ -76,15 +76,15 @@ def image_input(crops: NDArray[np.uint8], size: int) -> NDArray[np.float32]:
     return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
 
 
-def crop_input(image: NDArray[np.uint8], rois: list, size: int) -> NDArray[np.float32]:
-    """(N, 3, size, size) network input for the ROIs of one RGB frame, made exactly as the data
+def roi_crops(image: NDArray[np.uint8], rois: list, size: int) -> NDArray[np.uint8]:
+    """(N, size, size, 3) RGB uint8 crops of the ROIs of one frame, made exactly as the data
     engine makes its crops (kaocap.data.real): the ROI's upright crop warped straight to
-    ``size`` (bilinear, border replicated)."""
+    ``size`` (bilinear, border replicated). :func:`image_input` turns them into network input."""
     crops = np.empty((len(rois), size, size, 3), np.uint8)
     for i, roi in enumerate(rois):
         cv2.warpAffine(image, roi.crop_matrix(size), (size, size), dst=crops[i],
                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    return image_input(crops, size)
+    return crops
 
 
 def read_card(path: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -50,6 +51,25 @@ class FaceDetector:
             found += self._tiled(image, tile, found)
             found.sort(key=lambda d: -d.score)
         return found[:max_faces]
+
+    def presence(self, crops: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(N,) face presence in N square RGB crops (N, S, S, 3) uint8, each centred on a tracked
+        face (a landmark ROI's upright crop): the best BlazeFace score of an anchor whose box
+        centre lies in the crop's central half, 0 when none. One batched network call."""
+        size = process.INPUT_SIZE
+        if crops.shape[1:3] != (size, size):
+            crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+        tensor = crops.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        out = self.session.run({self._in: tensor})
+        regressors = process.split_batch(out[self._reg], len(crops))
+        logits = process.split_batch(out[self._cls], len(crops))[..., 0]
+        scores = np.zeros(len(crops), np.float32)
+        for i in range(len(crops)):
+            boxes, _, probs = process.decode(regressors[i], logits[i], 0.0)
+            centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+            inside = np.all(np.abs(centre - size / 2) <= size / 4, axis=1)
+            scores[i] = probs[inside].max() if inside.any() else 0.0
+        return scores
 
     def _tiled(self, image: NDArray[np.uint8], tile: int, found: list[Detection]) -> list[Detection]:
         regions = process.tile_regions(image.shape[1], image.shape[0], tile)
