@@ -76,6 +76,7 @@ CARDS: dict[str, ModelCard] = {
 #: (``<file>.card.json``, data, metrics and sha256), verified on load like the cards above.
 KAOCAP_FACE_MODEL = "kaocap_face_cnn"
 OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_lmk.onnx"}
+_OWN_DIR = Path(__file__).parent / "_data"
 
 
 def cache_dir() -> Path:
@@ -110,7 +111,7 @@ def model_path(model_id: str) -> Path:
     if model_id in OWN_MODELS:
         from kaocap.blendshapes.learned import read_card
 
-        path = Path(__file__).parent / "_data" / OWN_MODELS[model_id]
+        path = _OWN_DIR / OWN_MODELS[model_id]
         read_card(path)  # checks the sha256
         return path
     card = CARDS.get(model_id)

@@ -33,10 +33,12 @@ from kaocap.constants import BLENDSHAPES, MEDIAPIPE_MISSING_BLENDSHAPES
 from kaocap.errors import ModelError
 from kaocap.eval.learners_aflw import AflwFaces, load_aflw_faces
 from kaocap.eval.learners_metrics import (
+    face_visible,
     lr_asymmetry,
     mean_corr,
     pearson_per_shape,
     rotation_mae_deg,
+    yaw_pitch_deg,
 )
 from kaocap.runtime import available_runtimes, open_session
 from kaocap.train.samples import SampleSet, load_samples
@@ -61,6 +63,7 @@ class Row:
     real_per_shape: NDArray = field(default_factory=lambda: np.full(52, np.nan))
     take_corr: float = float("nan")
     synth_rotation_mae_deg: float = float("nan")
+    synth_rear_rotation_mae_deg: float = float("nan")
     aflw_yaw_mae_deg: float = float("nan")
     latency_ms: dict[str, float] = field(default_factory=dict)
     pipeline_ms: float = float("nan")
@@ -124,15 +127,23 @@ def discover(model_dirs: Sequence[Path]) -> list[Path]:
 
 
 def _scores(row: Row, blend: NDArray, rot: NDArray, s: SampleSet, valid_shapes: NDArray[np.bool_]) -> None:
+    """Blendshape r on synthetic faces that are visible (learners_metrics.face_visible: a face
+    seen from behind shows no expression) and on real ones; rotation MAE on synthetic faces
+    with |yaw| <= 90 (front) and > 90 (rear)."""
     valid = s.valid & valid_shapes[None]
     for domain, attr in (("render", "synth"), ("real", "real")):
         sel = (s.domain == domain) & (s.kind != "take")
+        if domain == "render":
+            front = np.abs(yaw_pitch_deg(s.rotation_crop)[:, 0]) <= 90.0
+            if (sel & front).any():
+                row.synth_rotation_mae_deg = rotation_mae_deg(rot[sel & front], s.rotation_crop[sel & front])
+            if (sel & ~front).any():
+                row.synth_rear_rotation_mae_deg = rotation_mae_deg(rot[sel & ~front], s.rotation_crop[sel & ~front])
+            sel &= face_visible(s.rotation_crop)
         if sel.any():
             per = pearson_per_shape(blend[sel], s.blendshapes[sel], valid[sel])
             setattr(row, f"{attr}_per_shape", per)
             setattr(row, f"{attr}_corr", mean_corr(per))
-            if domain == "render":
-                row.synth_rotation_mae_deg = rotation_mae_deg(rot[sel], s.rotation_crop[sel])
     take = s.kind == "take"
     if take.any():
         row.take_corr = mean_corr(pearson_per_shape(blend[take], s.blendshapes[take], valid[take]))

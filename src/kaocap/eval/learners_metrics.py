@@ -67,6 +67,22 @@ def rotation_mae_deg(pred: NDArray, label: NDArray) -> float:
     return float(np.nanmean(err)) if np.isfinite(err).any() else float("nan")
 
 
+#: A synthetic face counts as visible (its expression can be seen, so blendshape scores are
+#: taken on it) within these |yaw| and |pitch| of the exact label, degrees.
+VISIBLE_YAW_DEG, VISIBLE_PITCH_DEG = 60.0, 40.0
+
+
+def yaw_pitch_deg(rotation: NDArray) -> NDArray[np.float64]:
+    """(N, 2) yaw and pitch in degrees of (N, 3, 3) rotations (kaocap.types convention)."""
+    return np.array([matrix_to_euler(r)[:2] for r in np.asarray(rotation, np.float64)]).reshape(-1, 2)
+
+
+def face_visible(rotation: NDArray) -> NDArray[np.bool_]:
+    """(N,) True where the head rotation shows the face (VISIBLE_YAW_DEG, VISIBLE_PITCH_DEG)."""
+    yp = np.abs(yaw_pitch_deg(rotation))
+    return (yp[:, 0] <= VISIBLE_YAW_DEG) & (yp[:, 1] <= VISIBLE_PITCH_DEG)
+
+
 def lr_pairs() -> list[tuple[int, int]]:
     """Index pairs (left, right) of the mirrored ARKit shapes."""
     pairs = []

@@ -11,6 +11,7 @@ import numpy as np
 
 from kaocap.constants import BLENDSHAPES
 from kaocap.eval.learners import EvalReport, Row
+from kaocap.eval.learners_metrics import VISIBLE_PITCH_DEG, VISIBLE_YAW_DEG
 
 #: MediaPipe's weak shapes that the issue's targets single out.
 WATCHED = ("cheekPuff", "eyeWideLeft", "eyeWideRight", "noseSneerLeft", "noseSneerRight", "tongueOut")
@@ -22,14 +23,16 @@ def _f(value: float, digits: int = 3) -> str:
 
 def table_lines(report: EvalReport) -> list[str]:
     """SuperCV's table: one row per learner."""
-    head = ("| model | r synth (exact) | r real (teacher) | r real (ARKit takes) | rot MAE synth deg "
-            "| yaw MAE AFLW2000 deg | net ms (runtime) | pipeline ms | size MB fp16 | worst L/R gap |")
-    lines = [head, "|" + "---|" * 10]
+    head = ("| model | r synth (exact) | r real (teacher) | r real (ARKit takes) | rot MAE synth front deg "
+            "| rot MAE synth rear deg | yaw MAE AFLW2000 deg | net ms (runtime) | pipeline ms | size MB fp16 "
+            "| worst L/R gap |")  # fmt: skip
+    lines = [head, "|" + "---|" * 11]
     for r in report.rows:
         ms, runtime = r.best_latency()
         gap, stem = r.lr_gap
         lines.append(f"| {r.name} | {_f(r.synth_corr)} | {_f(r.real_corr)} | {_f(r.take_corr)} "
-                     f"| {_f(r.synth_rotation_mae_deg, 2)} | {_f(r.aflw_yaw_mae_deg, 2)} "
+                     f"| {_f(r.synth_rotation_mae_deg, 2)} | {_f(r.synth_rear_rotation_mae_deg, 2)} "
+                     f"| {_f(r.aflw_yaw_mae_deg, 2)} "
                      f"| {_f(ms, 2)} ({runtime}) | {_f(r.pipeline_ms, 2)} | {_f(r.size_mb, 2)} "
                      f"| {_f(gap, 2)} {stem} |")  # fmt: skip
     return lines
@@ -50,7 +53,10 @@ def markdown(report: EvalReport) -> str:
     lmk_text = ", ".join(f"{k} {v:.2f} ms" for k, v in lmk.items())
     intro = (f"Samples: {counts}. AFLW2000 faces with a yaw label: {report.aflw_faces}. Latency: median of "
              f"{report.settings.get('repeats')} runs, batch 1, 1 thread, this machine, this run; 'pipeline ms' "
-             f"adds MediaPipe's 478-landmark network ({lmk_text}) and feature extraction for mesh learners.")  # fmt: skip
+             f"adds MediaPipe's 478-landmark network ({lmk_text}) and feature extraction for mesh learners. "
+             f"Synthetic r is taken on visible faces (|yaw| <= {VISIBLE_YAW_DEG:.0f}, |pitch| <= "
+             f"{VISIBLE_PITCH_DEG:.0f} deg); rotation MAE (mean of yaw, pitch, roll) on |yaw| <= 90 deg (front) "
+             f"and > 90 deg (rear). MediaPipe is scored on the samples where it found a face.")  # fmt: skip
     lines = [
         f"# kaocap eval: held-out people ({report.split} split)",
         "",
@@ -73,7 +79,8 @@ def to_json(report: EvalReport) -> dict[str, Any]:
     rows = []
     for r in report.rows:
         d = {k: getattr(r, k) for k in ("name", "family", "synth_corr", "real_corr", "take_corr",
-                                        "synth_rotation_mae_deg", "aflw_yaw_mae_deg", "latency_ms",
+                                        "synth_rotation_mae_deg", "synth_rear_rotation_mae_deg",
+                                        "aflw_yaw_mae_deg", "latency_ms",
                                         "pipeline_ms", "size_mb", "note")}  # fmt: skip
         d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
         d["synth_per_shape"], d["real_per_shape"] = clean(r.synth_per_shape), clean(r.real_per_shape)
