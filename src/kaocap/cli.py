@@ -14,10 +14,12 @@ import os
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 
 from kaocap.config import MODELS, PipelineConfig, load_config, load_file
-from kaocap.errors import ConfigError, KaocapError
+from kaocap.errors import ConfigError, InputError, KaocapError
 from kaocap.runtime import RUNTIMES
 
 log = logging.getLogger("kaocap")
@@ -167,6 +169,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from kaocap.offline import find_clips, process_clips
+
+    clips = find_clips(args.inputs)
+    start = time.perf_counter()
+
+    def done(r) -> None:
+        status = f"error: {r.error}" if r.error else f"{r.frames} frames, {r.faces} faces, {r.seconds:.1f} s"
+        print(f"{r.clip} -> {r.output}: {status}", flush=True)
+
+    results = process_clips(clips, Path(args.out), _config(args), workers=args.workers, ray_address=args.ray,
+                            max_frames=args.max_frames, on_done=None if args.quiet else done)  # fmt: skip
+    seconds = time.perf_counter() - start
+    faces, frames = sum(r.faces for r in results), sum(r.frames for r in results)
+    print(f"{len(results)} clips, {frames} frames, {faces} faces in {seconds:.1f} s: {faces / seconds:.1f} faces/s")
+    failed = [r for r in results if r.error]
+    if failed:
+        print(f"kaocap: error: {len(failed)} of {len(results)} clips failed (outputs kept): {failed[0].error}", file=sys.stderr)
+        return InputError.exit_code
+    return 0
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
     from kaocap.bench import load_frames
     from kaocap.soak import format_report, soak
@@ -234,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_pipeline_options(soak)
     soak.set_defaults(func=cmd_soak)
+
+    video = sub.add_parser("video", help="many clips at once on every core (or a Ray cluster), JSON Lines per clip")
+    video.add_argument("inputs", nargs="+", help="clips, or folders searched for clips")
+    video.add_argument("--out", required=True, help="folder for the <clip>.jsonl files")
+    video.add_argument("--workers", type=int, help="processes (default: one per core)")
+    video.add_argument("--ray", metavar="ADDRESS", help="run the clips as tasks on this Ray cluster (e.g. auto)")
+    video.add_argument("--max-frames", type=int, help="at most this many frames per clip")
+    video.add_argument("-q", "--quiet", action="store_true", help="only the final line")
+    _add_pipeline_options(video)
+    video.set_defaults(func=cmd_video)
 
     info = sub.add_parser("info", help="models, cards and runtimes")
     info.set_defaults(func=cmd_info)
