@@ -143,6 +143,27 @@ def test_rendered_jaw_open_raises_the_teachers_jaw_open(renderer, teacher):
     assert opened.blendshape("jawOpen") > neutral.blendshape("jawOpen") + 0.3
 
 
+#: MediaPipe's inner-lip contours (FACE_LANDMARKS_LIPS) between the corners, pairwise across the mouth.
+INNER_UPPER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+INNER_LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+
+
+def test_open_mouth_inner_lip_labels_sit_on_their_own_lip(renderer, teacher):
+    # A table measured with the lips closed put 95, 88, 318 and 324 on the upper lip: no gap, 8-15% IOD off.
+    jaw = np.zeros(52)
+    jaw[BLENDSHAPE_INDEX["jawOpen"]] = 0.6
+    for identity in (0, 7):
+        sample = renderer.render(renderer.make_params(identity=identity, blendshapes=jaw))
+        face = teacher(sample.image)
+        assert face is not None
+        labels = sample.landmarks_image
+        gap_px = labels[INNER_LOWER_LIP, 1] - labels[INNER_UPPER_LIP, 1]  # image y points down
+        assert gap_px.min() > 3.0, (identity, dict(zip(INNER_LOWER_LIP, gap_px.round(1))))
+        lips = INNER_UPPER_LIP + INNER_LOWER_LIP
+        error = np.linalg.norm(face.landmarks[lips, :2] - labels[lips, :2], axis=1) / _iod(labels)
+        assert error.max() < 0.05, (identity, dict(zip(lips, error.round(3))))
+
+
 def test_a_closed_eye_hides_its_iris_points(renderer):
     wink = np.zeros(52)
     wink[BLENDSHAPE_INDEX["eyeBlinkLeft"]] = 1.0

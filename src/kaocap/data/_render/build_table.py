@@ -29,6 +29,8 @@ SIZE = 512
 _FOCAL = 1.2 * SIZE
 _DISTANCE_CM = 48.0
 _BACKGROUND = 0.45
+#: ICT jawOpen of the head the inner-lip points are measured on (:mod:`.correspondence`, step 4).
+LIPS_JAW_OPEN = 0.4
 
 
 def fixed_look() -> tuple[ap.Appearance, ap.Lighting]:
@@ -73,9 +75,9 @@ def unproject(renderer: GlRenderer, mesh: NDArray, mv: NDArray, landmarks_xy: ND
     return out
 
 
-def teacher_views(model: IctModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Teacher landmarks unprojected per view: (views, 478, 3) model frame (NaN: not found),
-    and the frontal view's (478, 3) image landmarks."""
+def teacher_views(model: IctModel, mesh: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Teacher landmarks of ``mesh`` (Vd, 3), the mean head posed, unprojected onto it per view:
+    (views, 478, 3) model frame (NaN: not found), and the frontal view's (478, 3) image landmarks."""
     from kaocap import Pipeline
     from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
 
@@ -84,7 +86,6 @@ def teacher_views(model: IctModel) -> tuple[NDArray[np.float64], NDArray[np.floa
     renderer = GlRenderer(model, SIZE, static, noise, facemap)
     renderer.set_uniforms(ap.uniforms(model, look, light))
     renderer.set_skin(skin_attributes(model, static, look, noise, facemap))
-    mesh = model.neutral
     normals = NormalSolver(model.triangles, model.num_vertices)(mesh)
     cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
     points, frontal = [], np.full((478, 3), np.nan)
@@ -104,6 +105,13 @@ def teacher_views(model: IctModel) -> tuple[NDArray[np.float64], NDArray[np.floa
     return np.stack(points), frontal
 
 
+def open_mouth(model: IctModel) -> NDArray[np.float32]:
+    """(Vd, 3) the mean head with ICT's jawOpen at :data:`LIPS_JAW_OPEN` (lips apart)."""
+    weights = np.zeros(len(model.expr_names), np.float32)
+    weights[model.expr_names.index("jawOpen")] = LIPS_JAW_OPEN
+    return model.pose(model.neutral, weights, 0.0, np.zeros((2, 2)))
+
+
 def symmetrise(points: NDArray[np.float64], canonical: NDArray[np.float64]) -> NDArray[np.float64]:
     """(468, 3) points averaged with their mirror partners (x -> -x). MediaPipe's canonical face
     and ICT's mean head are both exactly left-right symmetric; the partner of landmark i is the
@@ -114,17 +122,22 @@ def symmetrise(points: NDArray[np.float64], canonical: NDArray[np.float64]) -> N
     return 0.5 * (points + points[partner] * mirror)
 
 
-def build_correspondence(head_path: str | Path = DEFAULT_HEAD_PATH, out: Path = corr.TABLE_PATH) -> Path:
-    """Measure the table (method in :mod:`.correspondence`) and write it to ``out``."""
-    from kaocap.pose.process import load_face_geometry
-
-    model = load_ict(head_path)
-    views, frontal = teacher_views(model)
+def measure_mesh_points(model: IctModel, mesh: NDArray[np.float32],
+                        canonical: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray, NDArray]:  # fmt: skip
+    """Steps 1-3 of :mod:`.correspondence` on ``mesh`` (Vd, 3), the mean head posed: the 468 mesh
+    landmarks' (468, 3) vertex ids (intp) and barycentric weights (float32) on its face part,
+    their (468,) spread across views (cm), and the frontal view's (478, 3) teacher landmarks
+    (image px). ``canonical``: (468, 3) MediaPipe's canonical face (mirror partners)."""
+    views, frontal = teacher_views(model, mesh)
     median = np.nanmedian(views, axis=0)
     spread = np.nanmedian(np.linalg.norm(views - median, axis=2), axis=0)
-    geometry = load_face_geometry()
-    median = symmetrise(median, geometry.canonical)
-    ids, weights = corr.snap(median, model.neutral, corr.face_triangles(model))
+    ids, weights = corr.snap(symmetrise(median, canonical), mesh, corr.face_triangles(model))
+    return ids, weights, spread, frontal
+
+
+def iris_points(model: IctModel, frontal: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Step 5 of :mod:`.correspondence`: the 10 iris landmarks' (10, 3) vertex ids and weights on
+    the scleras, from the frontal view's (478, 3) teacher landmarks."""
     iris_ids, iris_weights = [], []
     for (first, last), eye in ((corr.IRIS_RIGHT, 1), (corr.IRIS_LEFT, 0)):
         centre = frontal[first, :2]
@@ -134,7 +147,21 @@ def build_correspondence(head_path: str | Path = DEFAULT_HEAD_PATH, out: Path = 
         i, w = corr.snap(corr.iris_targets(model, eye, dirs), model.neutral, corr.eye_triangles(model, eye))
         iris_ids.append(i)
         iris_weights.append(w)
-    ids, weights = np.concatenate([ids, *iris_ids]), np.concatenate([weights, *iris_weights])
+    return np.concatenate(iris_ids), np.concatenate(iris_weights)
+
+
+def build_correspondence(head_path: str | Path = DEFAULT_HEAD_PATH, out: Path = corr.TABLE_PATH) -> Path:
+    """Measure the table (method in :mod:`.correspondence`) and write it to ``out``."""
+    from kaocap.pose.process import load_face_geometry
+
+    model = load_ict(head_path)
+    geometry = load_face_geometry()
+    ids, weights, spread, frontal = measure_mesh_points(model, model.neutral, geometry.canonical)
+    lips = list(corr.INNER_LIP)
+    lip_ids, lip_weights, lip_spread, _ = measure_mesh_points(model, open_mouth(model), geometry.canonical)
+    ids[lips], weights[lips], spread[lips] = lip_ids[lips], lip_weights[lips], lip_spread[lips]
+    iris_ids, iris_weights = iris_points(model, frontal)
+    ids, weights = np.concatenate([ids, iris_ids]), np.concatenate([weights, iris_weights])
     ours = surface_points(model.neutral, ids[: corr.NUM_MESH_LANDMARKS], weights[: corr.NUM_MESH_LANDMARKS])
     keep = geometry.weights > 0
     rotation, translation, scale = corr.weighted_similarity(geometry.canonical[keep], ours[keep], geometry.weights[keep])

@@ -2,8 +2,8 @@
 
 The table (``ict_mediapipe_correspondence.npz`` beside this module) gives each of the 478
 MediaPipe landmarks as a barycentric point on ICT's mesh: ``ict_vertices`` (478, 3) ICT vertex
-ids, ``weights`` (478, 3). It is measured, not guessed (:func:`build_correspondence`, also
-``python -m kaocap.data._render.correspondence``):
+ids, ``weights`` (478, 3). It is measured, not guessed (:func:`.build_table.build_correspondence`,
+``python -m kaocap.data._render.build_table``):
 
 1. The mean ICT head (no identity, neutral, eyes straight) is rendered at 512 x 512 at a few
    near-frontal poses with a fixed look.
@@ -12,7 +12,13 @@ ids, ``weights`` (478, 3). It is measured, not guessed (:func:`build_corresponde
    the mesh (barycentric point), in the model frame.
 3. Per landmark, the median over poses, averaged with its mirror partner's (both faces are
    exactly symmetric), is snapped to the closest point of ICT's face part.
-4. Iris landmarks 468..477 come from the eye geometry instead: the cornea apex, and four
+4. The 18 inner-lip landmarks between the mouth corners (:data:`INNER_LIP`) are measured by
+   steps 1-3 on the head with its jaw open instead (ICT jawOpen
+   :data:`~.build_table.LIPS_JAW_OPEN`: the inner lips 0.6 to 1.5 cm apart). On closed lips,
+   which touch, the teacher's lower inner-lip points unprojected onto the upper lip near the
+   corners (95, 88, 318, 324) and onto the hidden contact line in the middle: labels that
+   stayed up, or lagged behind the lower lip, as the mouth opened.
+5. Iris landmarks 468..477 come from the eye geometry instead: the cornea apex, and four
    points on the limbus (radius :data:`~.appearance.IRIS_RADIUS_CM`) in the directions the
    teacher's own iris points take around its centre (so MediaPipe's order is kept).
 
@@ -40,6 +46,12 @@ TABLE_PATH = Path(__file__).with_name("ict_mediapipe_correspondence.npz")
 NUM_MESH_LANDMARKS = 468
 #: (first, last) iris landmark of the subject's right and left eye (MediaPipe's order).
 IRIS_RIGHT, IRIS_LEFT = (468, 472), (473, 477)
+#: MediaPipe's inner-lip contours (FACE_LANDMARKS_LIPS), corner 78 to corner 308: entry k of
+#: the lower one lies across the opening from entry k of the upper one.
+INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+INNER_LOWER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+#: The 18 inner-lip landmarks between the corners, measured on an open mouth (step 4).
+INNER_LIP = tuple(sorted(INNER_UPPER_LIP[1:-1] + INNER_LOWER_LIP[1:-1]))
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class Correspondence:
 def load_correspondence(model: IctModel, path: Path = TABLE_PATH) -> Correspondence:
     """The committed table, in the drawn-vertex numbering of ``model``."""
     if not path.is_file():
-        raise InputError(f"{path} is missing: regenerate it with python -m kaocap.data._render.correspondence")
+        raise InputError(f"{path} is missing: regenerate it with python -m kaocap.data._render.build_table")
     with np.load(path) as data:
         drawn_of = np.full(int(model.source.max()) + 1, -1, np.intp)
         drawn_of[model.source] = np.arange(model.num_vertices)
