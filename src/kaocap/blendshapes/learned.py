@@ -162,6 +162,8 @@ class LearnedModel:
         self.card = read_card(self.path)
         self.input_kind: str = self.card["input_kind"]
         self.image_size = int(self.card.get("image_size", 128))
+        # Inputs the file takes channels-last (TFLite exports): the card says so, nothing is guessed.
+        self._nhwc = frozenset(s["name"] for s in self.card.get("inputs") or () if s.get("layout") == "NHWC")
         self.session: Session = open_session(self.path, runtime, threads=threads)
 
     @property
@@ -173,7 +175,9 @@ class LearnedModel:
         return learner_feeds(self.input_kind, crops=crops, mesh=mesh, image_size=self.image_size)
 
     def run(self, feeds: dict[str, NDArray]) -> LearnerOutput:
-        out = self.session.run(feeds)
+        """Predictions from :func:`learner_feeds` (images NCHW, whatever layout the file takes)."""
+        out = self.session.run({k: np.ascontiguousarray(v.transpose(0, 2, 3, 1)) if k in self._nhwc else v
+                                for k, v in feeds.items()})  # fmt: skip
         return LearnerOutput(
             np.asarray(out["blendshapes"], np.float32),
             rotation_6d_to_matrix(out["rotation_6d"]),
