@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from kaocap.errors import ConfigError
+from kaocap.export.convert import DEFAULT_FORMATS, FORMATS
 
 _LAYOUTS = ("NCHW", "NHWC")
 
@@ -21,6 +23,16 @@ def add_export_parsers(sub: argparse._SubParsersAction) -> None:
     stats.add_argument("model", help=".onnx file")
     stats.add_argument("--json", action="store_true", help="print the statistics as JSON")
     stats.set_defaults(func=cmd_export_stats)
+    model = commands.add_parser("model", help="a kaocap ONNX learner -> TFLite fp32/fp16/int8 and OpenVINO IR, "
+                                "each checked against the ONNX file on real face crops")  # fmt: skip
+    model.add_argument("onnx", help="the learner's .onnx (its card embedded, or beside it as .card.json)")
+    model.add_argument("--out", required=True, help="folder for the files and their cards")
+    model.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                       help=f"comma-separated, of {', '.join(FORMATS)} (default: %(default)s)")
+    model.add_argument("--calibration-images", nargs="+", metavar="PATH",
+                       help="images or folders of images with faces: int8 calibration and parity inputs "
+                            "(default: the embedded portrait, one face; int8 needs these)")  # fmt: skip
+    model.set_defaults(func=cmd_export_model)
 
     fuse = sub.add_parser("fuse", help="one ONNX graph for the capture step: uint8 frames + ROIs -> crop -> network")
     fuse.add_argument("network", help="the network, .onnx with one float32 image input")
@@ -53,6 +65,22 @@ def cmd_export_stats(args: argparse.Namespace) -> int:
 
     stats = graph_stats(args.model)
     print(json.dumps(stats.to_dict(), indent=2) if args.json else f"{args.model}\n{stats.format()}")
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from kaocap.export.calibration import face_crops
+    from kaocap.export.convert import export_model, learner_card
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"--formats: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(FORMATS)}")
+    size = int(learner_card(Path(args.onnx)).get("image_size", 128))  # a file that is no learner fails first
+    if "tflite-int8" in formats and not args.calibration_images:
+        raise ConfigError("tflite-int8 needs --calibration-images (real faces to calibrate on)")
+    crops = face_crops(args.calibration_images, size)
+    print(export_model(args.onnx, args.out, crops, formats).format())
     return 0
 
 
