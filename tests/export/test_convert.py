@@ -172,6 +172,14 @@ def test_a_modified_file_is_refused(report, tmp_path):
             shutil.copy(exported.path.with_suffix(".bin"), copy.with_suffix(".bin"))
         with pytest.raises(ModelError, match="sha256"):
             LearnedModel(copy)
+    ir = _file(report, "openvino-ir")  # the IR's weights file is checked too
+    xml, weights = tmp_path / "w" / ir.path.name, tmp_path / "w" / ir.path.with_suffix(".bin").name
+    xml.parent.mkdir()
+    shutil.copy(ir.path, xml)
+    shutil.copy(ir.card_path, xml.parent / ir.card_path.name)
+    weights.write_bytes(ir.path.with_suffix(".bin").read_bytes()[:-4] + b"\0\0\0\1")
+    with pytest.raises(ModelError, match=r"\.bin does not match"):
+        LearnedModel(xml)
 
 
 def test_cli_writes_the_ir_and_prints_stats_and_parity(source, tmp_path, capsys):

@@ -88,17 +88,19 @@ def roi_crops(image: NDArray[np.uint8], rois: list, size: int) -> NDArray[np.uin
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
-    """The card beside a learner file (``x.onnx`` -> ``x.card.json``), its sha256 checked."""
+    """The card beside a learner file (``x.onnx`` -> ``x.card.json``), the sha256 of the file
+    checked (and of its weights file ``x.bin`` for an OpenVINO IR ``x.xml``)."""
     path = Path(path)
     card_path = path.with_name(path.name.removesuffix(path.suffix) + ".card.json")
     if not card_path.is_file():
         raise ModelError(f"{path.name} has no card ({card_path.name} missing)")
     card = json.loads(card_path.read_text())
-    expected = card.get("sha256", {}).get(path.name)
-    if expected is None:
-        raise ModelError(f"card {card_path.name} has no sha256 for {path.name}")
-    if not path.is_file() or sha256_file(path) != expected:
-        raise ModelError(f"{path} does not match its card (sha256): wrong or corrupt model file")
+    for file in [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else []):
+        expected = card.get("sha256", {}).get(file.name)
+        if expected is None:
+            raise ModelError(f"card {card_path.name} has no sha256 for {file.name}")
+        if not file.is_file() or sha256_file(file) != expected:
+            raise ModelError(f"{file} does not match its card (sha256): wrong or corrupt model file")
     return card
 
 
