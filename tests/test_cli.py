@@ -133,6 +133,22 @@ def test_bench_prints_the_table(capsys):
     assert "tracking" in out and "detect every frame" in out and "1 core" in out
 
 
+def test_bench_face_model_batches(capsys):
+    assert main(["bench", "--runtime", "all", "--batch", "1,4", "--frames", "3"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    runtimes = {r[0] for r in rows}
+    assert {"onnxruntime", "openvino"} <= runtimes and len(rows) == 2 * len(runtimes)
+    for r in rows:  # runtime file batch ms/call ms/face faces/s
+        batch, per_call, per_face = int(r[2]), float(r[3]), float(r[4])
+        assert per_face == pytest.approx(per_call / batch, abs=2e-3)
+
+
+def test_bench_bad_batch_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--runtime", "all", "--batch", "0,8"])
+    assert exit_.value.code == 2 and "batch sizes must be >= 1" in capsys.readouterr().err
+
+
 def test_bench_runtimes_table(capsys):
     assert main(["bench", "--runtimes", "--frames", "5"]) == 0
     out = capsys.readouterr().out

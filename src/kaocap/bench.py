@@ -8,16 +8,20 @@ default thread count. Modes: tracking (MediaPipe VIDEO mode) and detect-every-fr
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from kaocap.config import MODELS, PipelineConfig, RuntimeConfig, TrackingConfig
 from kaocap.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,4 +168,69 @@ def format_runtimes(table: dict[str, dict[str, float]]) -> str:
     for role, row in table.items():
         cells = "".join(f"{row[r]:>13.3f}" if r in row else f"{'-':>13}" for r in runtimes)
         lines.append(f"{role:<13}{cells}   {min(row, key=row.get)}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """kaocap's face model on one runtime at one batch size: median ms per call, per face."""
+
+    runtime: str
+    file: str
+    batch: int
+    ms_per_call: float
+
+    @property
+    def ms_per_face(self) -> float:
+        return self.ms_per_call / self.batch
+
+    @property
+    def faces_per_s(self) -> float:
+        return 1000.0 * self.batch / self.ms_per_call
+
+
+def face_model_files(runtimes: Sequence[str]) -> dict[str, Path]:
+    """The file each runtime runs kaocap's face model from: the packaged ONNX for onnxruntime
+    and OpenVINO, its TFLite fp32 export for LiteRT (converted once into the cache with
+    ``kaocap[export]``; left out, with a warning, where the converter is not installed)."""
+    from kaocap.errors import KaocapError
+    from kaocap.models import KAOCAP_FACE_MODEL, cache_dir, model_path, sha256_file
+
+    onnx = model_path(KAOCAP_FACE_MODEL)
+    files = {r: onnx for r in runtimes if r in ("onnxruntime", "openvino")}
+    if "litert" in runtimes:
+        folder = cache_dir() / "exports" / sha256_file(onnx)[:16]
+        tflite = folder / f"{onnx.stem}_fp32.tflite"
+        if not tflite.is_file():
+            try:
+                from kaocap.export.calibration import face_crops
+                from kaocap.export.convert import export_model
+
+                export_model(onnx, folder, face_crops(None, 128), ["tflite-fp32"], runtimes=["litert"])
+            except KaocapError as err:
+                log.warning("LiteRT left out: %s", err)
+        if tflite.is_file():
+            files["litert"] = tflite
+    return files
+
+
+def bench_batches(runtimes: Sequence[str], batches: Sequence[int], *, repeats: int = 30) -> list[BatchRow]:
+    """kaocap's face model on every runtime at every batch size, 1 thread, median of
+    ``repeats`` calls on random crops (the network's cost does not depend on the pixels)."""
+    from kaocap.blendshapes.learned import LearnedModel
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for runtime, path in face_model_files(runtimes).items():
+        model = LearnedModel(path, runtime, threads=1)
+        for batch in batches:
+            feeds = {"image": rng.random((batch, 3, model.image_size, model.image_size), dtype=np.float32)}
+            rows.append(BatchRow(runtime, path.name, batch, _median_ms(lambda: model.run(feeds), repeats)))
+    return rows
+
+
+def format_batches(rows: list[BatchRow]) -> str:
+    lines = [f"{'runtime':<13}{'file':<34}{'batch':>6}{'ms/call':>10}{'ms/face':>10}{'faces/s':>10}"]
+    for r in rows:
+        lines.append(f"{r.runtime:<13}{r.file:<34}{r.batch:>6}{r.ms_per_call:>10.2f}{r.ms_per_face:>10.3f}{r.faces_per_s:>10.0f}")
     return "\n".join(lines)

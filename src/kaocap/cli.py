@@ -25,6 +25,16 @@ from kaocap.runtime import RUNTIMES
 log = logging.getLogger("kaocap")
 
 
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"batch sizes are integers separated by commas, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {text!r}")
+    return sizes
+
+
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--config", help="TOML file with pipeline settings (command-line options override it)")
@@ -159,6 +169,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("median ms per call, 1 thread, same inputs")
         print(format_runtimes(bench_runtimes(repeats=args.frames)))
         return 0
+    if args.runtime:
+        from kaocap.bench import bench_batches, format_batches
+        from kaocap.runtime import available_runtimes
+
+        runtimes = available_runtimes() if args.runtime == "all" else [args.runtime]
+        print("kaocap's face model, median ms per call, 1 thread")
+        print(format_batches(bench_batches(runtimes, args.batch, repeats=min(args.frames, 50))))
+        return 0
     frames = load_frames(args.input, args.frames)
     with_peer = not args.no_peer
     rows = bench(frames, threads=1, one_core=True, with_peer=with_peer)
@@ -248,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=200, help="frames to time (default 200)")
     bench.add_argument("--no-peer", action="store_true", help="time kaocap alone (no mediapipe installed)")
     bench.add_argument("--runtimes", action="store_true", help="time each network on each installed runtime instead")
+    bench.add_argument("--runtime", choices=(*RUNTIMES, "all"), help="time kaocap's face model on this runtime (or all) at --batch sizes")
+    bench.add_argument("--batch", type=_batches, default=(1, 8, 32), help="batch sizes for --runtime (default 1,8,32)")
     bench.set_defaults(func=cmd_bench)
 
     soak = sub.add_parser("soak", help="the live loop for many frames: memory, descriptors, threads, latency")

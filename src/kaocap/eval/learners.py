@@ -100,6 +100,7 @@ class Predictor:
             self.model: LearnedModel | None = None
         else:
             self.rules, self.model = None, LearnedModel(folder / f"{self.name}.onnx", runtime)
+        self.folder = folder.name
 
     @property
     def onnx(self) -> Path | None:
@@ -254,6 +255,10 @@ def evaluate(model_dirs: Sequence[Path], data: Sequence[Path], *, split: str = "
     """Score every learner found in ``model_dirs`` on the ``split`` people of ``data``."""
     cards = discover(model_dirs)
     predictors = [Predictor(c, runtime) for c in cards]
+    names = [p.name for p in predictors]
+    for p in predictors:  # the same learner trained twice (e.g. on two mixes): name the folder
+        if names.count(p.name) > 1:
+            p.name = f"{p.name} ({p.folder})"
     sizes = [p.model.image_size for p in predictors if p.model is not None and p.input_kind == "image"]
     s = load_samples(data, split, image_size=max(sizes or [128]), with_crops=bool(sizes))
     aflw = load_aflw_faces(aflw_dir) if aflw_dir is not None else None
