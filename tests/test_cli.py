@@ -140,7 +140,7 @@ def test_bench_face_model_batches(capsys):
     assert {"onnxruntime", "openvino"} <= runtimes and len(rows) == 2 * len(runtimes)
     for r in rows:  # runtime file batch ms/call ms/face faces/s
         batch, per_call, per_face = int(r[2]), float(r[3]), float(r[4])
-        assert per_face == pytest.approx(per_call / batch, abs=2e-3)
+        assert per_face == pytest.approx(per_call / batch, abs=6e-3)  # both printed rounded
 
 
 def test_bench_bad_batch_is_a_usage_error(capsys):
