@@ -36,8 +36,9 @@ from kaocap.types import Face, FrameResult, HeadPose, Roi, quaternion_to_matrix
 log = logging.getLogger(__name__)
 
 #: Runtime per network, chosen by measurement on this project's 2-core x86 machine
-#: (``kaocap bench --runtimes``): see README "Runtimes".
-DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert", "face": "openvino"}
+#: (``kaocap bench --runtimes``; for kaocap's face model the live loop paced at 30 fps, where
+#: onnxruntime, running in the calling thread, cost less CPU than OpenVINO): README "Runtimes".
+DEFAULT_RUNTIMES = {"detector": "litert", "landmarks": "openvino", "blendshapes": "litert", "face": "onnxruntime"}
 #: Two faces whose ROIs overlap more than this are the same face.
 _SAME_FACE_IOU = 0.5
 #: kaocap's face model has no presence output: while tracking with it, the detector looks at
