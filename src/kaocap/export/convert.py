@@ -128,7 +128,7 @@ def export_model(onnx_path: str | Path, out_dir: str | Path, crops: NDArray[np.f
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
-    job = _Job(source, load_model(source), card, _check_crops(card, crops))
+    job = _Job(source, load_model(source), card, _check_crops(card, crops), formats)
     files = tuple(_export_one(job, fmt, out_dir, runtimes) for fmt in formats)
     return ExportReport(source, file_stats(source), len(crops), files)
 
@@ -162,13 +162,15 @@ class _Job:
     """The source (path and ModelProto), its card, the crops and the ONNX outputs on them, and
     onnx2tf's Keras model (made once, on first use)."""
 
-    def __init__(self, source: Path, model: Any, card: dict[str, Any], crops: NDArray[np.float32]) -> None:
+    def __init__(self, source: Path, model: Any, card: dict[str, Any], crops: NDArray[np.float32],
+                 formats: Sequence[str] = ()) -> None:  # fmt: skip
         self.source, self.model, self.card, self.crops = source, model, card, crops
         self.source_sha256 = sha256_file(source)
         self.reference = run_model(model, {"image": crops})
         self.input_names = [i.name for i in graph_inputs(model)]
         self.output_names = [o.name for o in model.graph.output]
-        self._keras = None
+        self.tflite_precisions = [FORMATS[f][1] for f in formats if FORMATS[f][0] == "tflite"]
+        self._blobs: dict[str, bytes] | None = None
 
     def write(self, fmt: str, path: Path) -> dict[str, Any]:
         """Write ``fmt`` to ``path`` with its card embedded; returns that card."""
@@ -182,13 +184,13 @@ class _Job:
             return card
         from kaocap.export import tflite
 
-        if self._keras is None:
-            self._keras = tflite.keras_model(self.source)
+        if self._blobs is None or precision not in self._blobs:  # every precision asked for, in one go
+            nhwc = {"image": np.ascontiguousarray(self.crops.transpose(0, 2, 3, 1))}
+            precisions = list(dict.fromkeys([*self.tflite_precisions, precision]))
+            self._blobs = tflite.convert_isolated(self.source, self.input_names, self.output_names, precisions,
+                                                  calibration=nhwc if "int8" in precisions else None)  # fmt: skip
         card["inputs"] = [_nhwc(spec) for spec in self.card.get("inputs", [])]
-        nhwc = {"image": np.ascontiguousarray(self.crops.transpose(0, 2, 3, 1))}
-        blob = tflite.to_tflite(self._keras, self.input_names, self.output_names, precision,
-                                calibration=nhwc if precision == "int8" else None)  # fmt: skip
-        _write_bytes(path, tflite.with_metadata(blob, card))
+        _write_bytes(path, tflite.with_metadata(self._blobs[precision], card))
         return card
 
 

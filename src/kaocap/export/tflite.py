@@ -106,6 +106,45 @@ def to_tflite(keras: Any, input_names: Sequence[str], output_names: Sequence[str
     return _name_tensors(blob, input_names, output_names)
 
 
+def convert_isolated(onnx_path: str | Path, input_names: Sequence[str], output_names: Sequence[str],
+                     precisions: Sequence[str], *,
+                     calibration: Mapping[str, NDArray[np.float32]] | None = None) -> dict[str, bytes]:  # fmt: skip
+    """:func:`keras_model` then :func:`to_tflite` for each of ``precisions``, in a fresh process.
+
+    TensorFlow cannot share a process with everything kaocap may have loaded before (importing it
+    after MediaPipe, PyTorch or the GL renderer can crash the interpreter), so the conversion runs
+    apart; errors come back as the same ModelError / RuntimeNotAvailable, a crash as ModelError.
+    """
+    import concurrent.futures as cf
+    import multiprocessing
+
+    _check_installed()
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        job = pool.submit(_convert, str(onnx_path), list(input_names), list(output_names), list(precisions),
+                          None if calibration is None else dict(calibration))  # fmt: skip
+        try:
+            return job.result()
+        except cf.process.BrokenProcessPool:
+            raise ModelError(f"the TFLite converter crashed on {Path(onnx_path).name}") from None
+
+
+def _check_installed() -> None:
+    """RuntimeNotAvailable, as :func:`require_converter` raises it, without importing TensorFlow."""
+    import importlib.util
+    import sys
+
+    for name in ("onnx2tf", "tensorflow"):
+        if sys.modules.get(name, False) is None or (name not in sys.modules and importlib.util.find_spec(name) is None):
+            raise RuntimeNotAvailable(f"TFLite export needs onnx2tf and tensorflow ({EXTRA_HINT}): no module named {name!r}")
+
+
+def _convert(onnx_path: str, input_names: list[str], output_names: list[str], precisions: list[str],
+             calibration: dict[str, NDArray[np.float32]] | None) -> dict[str, bytes]:  # fmt: skip
+    keras = keras_model(onnx_path)
+    return {p: to_tflite(keras, input_names, output_names, p, calibration=calibration) for p in precisions}
+
+
 def _representative(calibration: Mapping[str, NDArray] | None, input_names: Sequence[str]):
     if not calibration or any(name not in calibration for name in input_names):
         raise ValueError(f"int8 needs calibration arrays for every input ({', '.join(input_names)})")

@@ -6,6 +6,7 @@ Registered in kaocap.cli.build_parser with ``add_train_parsers(sub)``.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -59,11 +60,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if aflw is not None and not aflw.is_dir():
         print(f"kaocap: AFLW2000 samples not found at {aflw}; column left empty", file=sys.stderr)
         aflw = None
+    if args.task == "headpose":
+        return _eval_headpose(args, aflw)
     report = evaluate([Path(m) for m in args.models], [Path(d) for d in args.data], split=args.split,
                       aflw_dir=aflw, mediapipe=not args.no_mediapipe, repeats=args.repeats)  # fmt: skip
     paths = write_report(report, Path(args.out))
     print("\n".join(table_lines(report)))
     print("  wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _eval_headpose(args: argparse.Namespace, headpose_dir: Path | None) -> int:
+    from kaocap.data import shards
+    from kaocap.eval.headpose import evaluate_headpose, format_report
+    from kaocap.eval.learners import discover
+
+    images = [c for c in discover([Path(m) for m in args.models]) if json.loads(c.read_text()).get("input_kind") == "image"]
+    if not images:
+        raise _usage("--task headpose needs an image learner (a CNN card) in --models")
+    renders = [Path(d) for d in args.data if any(str(s["kind"][0]) == "render" for s in shards.iter_shards(Path(d), args.split))]
+    if not renders:
+        raise _usage(f"--task headpose needs a render dataset with a {args.split} split in --data")
+    card = images[0]
+    model = card.with_name(card.name.removesuffix(".card.json") + ".onnx")
+    report = evaluate_headpose(model, renders[0], Path(args.out), headpose_dir=headpose_dir)
+    print("\n".join(format_report(report)))
+    print("  wrote " + ", ".join(str(p) for p in report.files.values()))
     return 0
 
 
@@ -108,4 +130,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-aflw", action="store_true", help="skip the AFLW2000 column")
     e.add_argument("--no-mediapipe", action="store_true", help="leave MediaPipe's row out")
     e.add_argument("--repeats", type=int, default=100, help="timed runs per latency figure (default 100)")
+    e.add_argument("--task", choices=("blendshapes", "headpose"), default="blendshapes",
+                   help="blendshapes: SuperCV's table (default); headpose: full-range rotation of the first "
+                        "image learner by yaw range, AFLW2000, a rendered 360 deg turn, a contact sheet")  # fmt: skip
     e.set_defaults(func=cmd_eval)
