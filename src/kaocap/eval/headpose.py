@@ -148,26 +148,28 @@ def head_crops(headpose_dir: Path, size: int) -> tuple[list[str], NDArray[np.uin
 
 
 def contact_sheet(model: LearnedModel, turn: list, headpose_dir: Path | None, path: Path) -> None:
-    """The turn every 30 degrees and the WHENet heads, predicted axes (x red, y green, z blue)
-    and, on renders, the true ones (thin)."""
+    """The turn every 30 degrees and the WHENet heads: the crop the model reads, its predicted
+    axes as the crop sees them (x red, y green, z blue) and, on renders, the true ones (thin);
+    titles give yaw in the camera frame."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     picks = [s for s in turn if round(float(s.params.euler_deg[0])) % 30 == 0]
-    items = [(s.crop, camera_to_crop_rotation(s.pose.rotation, s.roi.rotation_rad), f"true yaw {s.params.euler_deg[0]:+.0f}")
-             for s in picks]  # fmt: skip
+    items = [(s.crop, camera_to_crop_rotation(s.pose.rotation, s.roi.rotation_rad), s.roi.rotation_rad,
+              f"true yaw {s.params.euler_deg[0]:+.0f}") for s in picks]  # fmt: skip
     if headpose_dir is not None and (Path(headpose_dir) / WHENET_DIR).is_dir():
         names, crops = head_crops(headpose_dir, model.image_size)
-        items += [(c, None, n) for c, n in zip(crops, names)]
-    pred = model.predict(crops=np.stack([c for c, _, _ in items])).rotation_crop
+        items += [(c, None, 0.0, n) for c, n in zip(crops, names)]
+    pred = model.predict(crops=np.stack([item[0] for item in items])).rotation_crop
+    camera_yaw = yaw_pitch_deg(crop_to_camera_rotation(pred, np.array([item[2] for item in items])))[:, 0]
     cols = 6
     rows = -(-len(items) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.7 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (crop, true, title), r in zip(axes.flat, items, pred):
+    for ax, (crop, true, _, title), r, yaw in zip(axes.flat, items, pred, camera_yaw):
         ax.imshow(crop)
         c = crop.shape[0] / 2
         for rot, width in ((r, 2.5), (true, 0.8)):
@@ -175,7 +177,6 @@ def contact_sheet(model: LearnedModel, turn: list, headpose_dir: Path | None, pa
                 continue
             for axis, colour in zip(range(3), ("red", "lime", "blue")):
                 ax.plot([c, c + 0.35 * c * 2 * rot[0, axis]], [c, c - 0.35 * c * 2 * rot[1, axis]], color=colour, lw=width)
-        yaw = float(np.degrees(np.arctan2(r[0, 2], r[2, 2])))
         ax.set_title(f"{title}\npred yaw {yaw:+.0f}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
