@@ -56,7 +56,9 @@ def main() -> None:
                 rows["blendshapes"].append(mediapipe_to_arkit(scores))
                 rows["matrix"].append(matrix)
             logging.info("%s: %d frames", clip, len(indices))
-    import mediapipe
+    from kaocap.eval.peer import import_mediapipe
+
+    mediapipe = import_mediapipe()[0]
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(

@@ -249,10 +249,14 @@ def test_fast_enough():
 
 @pytest.fixture(scope="module")
 def mediapipe_landmarker():
-    mp = pytest.importorskip("mediapipe", reason="mediapipe is not installed: parity tests skipped")
+    from kaocap.eval.peer import import_mediapipe
+
+    try:
+        mp, BaseOptions, vision = import_mediapipe()  # noqa: N806
+    except ImportError:
+        pytest.skip("mediapipe is not installed: parity tests skipped")
     if not VIDEOS.is_dir():
         pytest.skip(f"shared test videos not found at {VIDEOS}")
-    from mediapipe.tasks.python import BaseOptions, vision
 
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(process.task_path())),

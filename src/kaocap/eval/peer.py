@@ -6,6 +6,9 @@ inference path). The model is the same ``face_landmarker.task`` kaocap reads its
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -14,13 +17,32 @@ from kaocap.errors import RuntimeNotAvailable
 from kaocap.models import task_file
 
 
+def import_mediapipe() -> tuple[Any, Any, Any]:
+    """``(mediapipe, BaseOptions, vision)``, imported without TensorFlow.
+
+    mediapipe imports TensorFlow, when it is installed (kaocap[export] brings it), for its API
+    documentation only; in a process that has loaded PyTorch, the GL renderer or LiteRT first that
+    import can crash the interpreter. It is blocked for the import unless TensorFlow is loaded
+    already. Raises ImportError when mediapipe is not installed.
+    """
+    block = "tensorflow" not in sys.modules
+    if block:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # -> ModuleNotFoundError
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    finally:
+        if block:
+            del sys.modules["tensorflow"]
+    return mp, BaseOptions, vision
+
+
 class MediaPipePeer(Closing):
     """mode: "image" (detect every frame) or "video" (MediaPipe's tracking)."""
 
     def __init__(self, mode: str = "image", max_faces: int = 1) -> None:
         try:
-            import mediapipe as mp
-            from mediapipe.tasks.python import BaseOptions, vision
+            mp, BaseOptions, vision = import_mediapipe()  # noqa: N806
         except ImportError as exc:
             raise RuntimeNotAvailable("the MediaPipe peer needs the mediapipe package: pip install mediapipe") from exc
         self._mp = mp
