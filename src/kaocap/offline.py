@@ -46,8 +46,8 @@ class ClipResult:
 
 def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
     """Video files named in ``inputs``, folders searched recursively, in a stable order."""
-    clips: list[Path] = []
-    for item in map(Path, inputs):
+    inputs, clips = [Path(i) for i in inputs], []
+    for item in inputs:
         if item.is_dir():
             clips += sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
         elif item.is_file():
