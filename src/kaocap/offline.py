@@ -46,8 +46,9 @@ class ClipResult:
 
 def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
     """Video files named in ``inputs``, folders searched recursively, in a stable order."""
-    inputs, clips = [Path(i) for i in inputs], []
-    for item in inputs:
+    paths = [Path(i) for i in inputs]
+    clips: list[Path] = []
+    for item in paths:
         if item.is_dir():
             clips += sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
         elif item.is_file():
@@ -55,7 +56,7 @@ def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
         else:
             raise InputError(f"{item}: no such file or folder")
     if not clips:
-        raise InputError("no video clips in " + ", ".join(map(str, inputs)))
+        raise InputError("no video clips in " + ", ".join(map(str, paths)))
     return clips
 
 
