@@ -262,19 +262,7 @@ def test_run_sends_to_a_vmc_receiver_and_a_closed_port(capsys, caplog):
 def test_camera_outage_reconnects_and_tells_live_targets(monkeypatch):
     import kaocap.jobs
     import kaocap.stream.senders
-    from kaocap.capture import Frame, ReconnectingSource
-    from kaocap.errors import SourceLost
-
-    class FlakyCamera:
-        live, fps, frame_count, name = True, 30.0, None, "camera 0"
-
-        def __iter__(self):
-            for i in range(3):
-                yield Frame(default_image(), 33 * i, i)
-            raise SourceLost("camera 0 stopped delivering frames")
-
-        def close(self):
-            pass
+    from kaocap.capture import ReconnectingSource
 
     class Recorder:
         name = "recorder"
@@ -289,7 +277,7 @@ def test_camera_outage_reconnects_and_tells_live_targets(monkeypatch):
             pass
 
     recorder = Recorder()
-    monkeypatch.setattr(kaocap.jobs, "open_source", lambda spec: FlakyCamera())
+    monkeypatch.setattr(kaocap.jobs, "open_source", lambda spec: _CameraThatDies())
     monkeypatch.setattr(kaocap.stream.senders, "open_sender", lambda spec: recorder)
     original = ReconnectingSource.__init__
     monkeypatch.setattr(ReconnectingSource, "__init__",
