@@ -27,8 +27,8 @@ def shared(*parts: str) -> Path:
 def pipeline_image_mode():
     """A detect-every-frame pipeline without filtering (MediaPipe IMAGE mode's equivalent)."""
     from kaocap import Pipeline
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     with Pipeline(cfg) as pipe:
         yield pipe

@@ -95,6 +95,13 @@ class PipelineConfig:
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"detector.{name} must be in 0..1, got {value}")
 
+    @classmethod
+    def image_mode(cls, **changes: Any) -> PipelineConfig:
+        """MediaPipe's networks, a detection on every frame, no smoothing: MediaPipe's IMAGE mode,
+        what the teacher, the data builders and the evaluations run (``changes`` as in replace)."""
+        return cls(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False),
+                   **changes)  # fmt: skip
+
     def replace(self, **changes: Any) -> PipelineConfig:
         """A copy with top-level fields replaced, e.g. ``cfg.replace(max_faces=2)``."""
         return dataclasses.replace(self, **changes)

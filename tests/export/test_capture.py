@@ -36,9 +36,9 @@ RUNTIMES = tuple(r for r in ("onnxruntime", "openvino") if r in available_runtim
 def face_roi() -> Roi:
     """The ROI kaocap's Pipeline finds on the embedded portrait."""
     from kaocap import Pipeline
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     with Pipeline(cfg) as pipe:
         return pipe(default_image(), 1).faces[0].roi
 
@@ -87,10 +87,10 @@ def test_fused_equals_unfused_on_real_faces(tmp_path, face_roi, layout, roi_form
 def test_one_frame_many_faces_of_a_real_photo(tmp_path):
     """A real group photo: every face kaocap finds, in one call."""
     from kaocap import Pipeline
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
     image = read_image(shared("images", "codeformer", "inputs", "whole_imgs", "02.jpg"))
-    cfg = PipelineConfig(max_faces=4, tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode(max_faces=4)
     with Pipeline(cfg) as pipe:
         rois = [face.roi for face in pipe(image, 1).faces]
     assert len(rois) == 4

@@ -68,12 +68,12 @@ def _shard_labels(rows: list[dict], person: str, kind: str, rng: np.random.Gener
 def tiny_dataset(tmp_path_factory):
     """Path of a dataset directory with train/val/test shards (6 people x 8 samples x 2 kinds)."""
     from kaocap import Pipeline, default_image
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
     from kaocap.landmarks.process import crop
 
     root = tmp_path_factory.mktemp("tiny_dataset")
     rng, base, ts = np.random.default_rng(0), default_image(), 0
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     with Pipeline(cfg) as pipe:
         for split, people in PEOPLE.items():
             for person in people:

@@ -93,10 +93,9 @@ class Teacher:
     def __call__(self, image: NDArray[np.uint8], max_faces: int) -> tuple[Face, ...]:
         if max_faces not in self._pipes:
             from kaocap import Pipeline
-            from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+            from kaocap.config import PipelineConfig
 
-            cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False),
-                                 max_faces=max_faces)  # fmt: skip
+            cfg = PipelineConfig.image_mode(max_faces=max_faces)
             self._pipes[max_faces] = Pipeline(cfg)
         return self._pipes[max_faces](image, next(self._clock)).faces
 

@@ -121,9 +121,9 @@ def turn_result(model: LearnedModel, samples: list) -> Turn:
 
 def _landmark_coverage(samples: list) -> float:
     from kaocap import Pipeline
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     with Pipeline(cfg) as pipe:
         found = [bool(pipe(s.image, i + 1).faces) for i, s in enumerate(samples)]
     return float(np.mean(found))

@@ -56,12 +56,12 @@ def yaw_labels(headpose_dir: Path) -> dict[str, float]:
 def load_aflw_faces(headpose_dir: Path) -> AflwFaces:
     """Run the MediaPipe path on the labelled images; images without a face go to ``missed``."""
     from kaocap.capture import read_image
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
     from kaocap.landmarks.process import crop
     from kaocap.pipeline import Pipeline
 
     labels = yaw_labels(Path(headpose_dir))
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     crops, mesh, rot, yaw, mp_yaw, names, missed = [], [], [], [], [], [], []
     with Pipeline(cfg) as pipe:
         for i, path in enumerate(sorted((Path(headpose_dir) / IMAGE_DIR).glob("*.jpg"))):

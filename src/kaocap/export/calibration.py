@@ -30,10 +30,9 @@ def face_crops(images: Sequence[str | Path] | None, size: int, *, max_crops: int
     (one face). Raises InputError when an image cannot be read or no face is found."""
     from kaocap import Pipeline
     from kaocap.blendshapes.learned import image_input, roi_crops
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
-    config = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False),
-                            filter=FilterConfig(enabled=False))  # fmt: skip
+    config = PipelineConfig.image_mode()
     crops: list[NDArray[np.uint8]] = []
     with Pipeline(config) as pipe:
         for timestamp_ms, image in enumerate(_images(images), start=1):

@@ -79,7 +79,7 @@ def teacher_views(model: IctModel, mesh: NDArray[np.float32]) -> tuple[NDArray[n
     """Teacher landmarks of ``mesh`` (Vd, 3), the mean head posed, unprojected onto it per view:
     (views, 478, 3) model frame (NaN: not found), and the frontal view's (478, 3) image landmarks."""
     from kaocap import Pipeline
-    from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+    from kaocap.config import PipelineConfig
 
     look, light = fixed_look()
     static, noise, facemap = ap.static_attributes(model, ap.load_occlusion(model)), ap.noise_texture(), ap.face_map(model)
@@ -87,7 +87,7 @@ def teacher_views(model: IctModel, mesh: NDArray[np.float32]) -> tuple[NDArray[n
     renderer.set_uniforms(ap.uniforms(model, look, light))
     renderer.set_skin(skin_attributes(model, static, look, noise, facemap))
     normals = NormalSolver(model.triangles, model.num_vertices)(mesh)
-    cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+    cfg = PipelineConfig.image_mode()
     points, frontal = [], np.full((478, 3), np.nan)
     with Pipeline(cfg) as teacher:
         for k, (yaw, pitch) in enumerate(VIEWS):

@@ -19,9 +19,9 @@ class Teacher:
 
     def __init__(self) -> None:
         from kaocap import Pipeline
-        from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+        from kaocap.config import PipelineConfig
 
-        cfg = PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False), filter=FilterConfig(enabled=False))
+        cfg = PipelineConfig.image_mode()
         self._pipeline = Pipeline(cfg)
         self._clock = itertools.count(1)
 
