@@ -228,22 +228,22 @@ def _mean(values: NDArray) -> float:
 
 
 def format_report(report: HeadposeReport) -> list[str]:
-    f = lambda v, d=2: "–" if not np.isfinite(v) else f"{v:.{d}f}"  # noqa: E731
+    from kaocap.eval.learners_report import _f as f
     lines = [f"# kaocap eval --task headpose: {report.model}", "",
              "Held-out synthetic identities, rotation MAE (mean of yaw, pitch, roll, deg) by |yaw|:", "",
              "| abs yaw deg | renders | kaocap model | landmark path (where found) | landmark path found |",
              "|---|---|---|---|---|"]  # fmt: skip
     for b in report.bins:
-        lines.append(f"| {b.label} | {b.n} | {f(b.model_mae)} | {f(b.landmark_mae)} | {100 * b.landmark_found:.0f}% |")
+        lines.append(f"| {b.label} | {b.n} | {f(b.model_mae, 2)} | {f(b.landmark_mae, 2)} | {100 * b.landmark_found:.0f}% |")
     if report.aflw_faces:
-        lines += ["", f"AFLW2000 ({report.aflw_faces} labelled images), yaw MAE: kaocap model "
-                  f"{f(report.aflw_model_mae)}, landmark path {f(report.aflw_landmark_mae)} deg."]  # fmt: skip
+        lines += ["", (f"AFLW2000 ({report.aflw_faces} labelled images), yaw MAE: kaocap model "
+                       f"{f(report.aflw_model_mae, 2)}, landmark path {f(report.aflw_landmark_mae, 2)} deg.")]  # fmt: skip
     if report.turn is not None:
         t = report.turn
-        lines += ["", f"Rendered 360 deg turn ({len(t.yaw_true)} frames, {TURN_STEP_DEG:g} deg apart): median error "
-                  f"{f(float(np.median(t.error_deg)))} deg, largest error {f(float(t.error_deg.max()))} deg; largest "
-                  f"frame-to-frame step {f(t.max_step_deg)} deg (at true yaw {t.max_step_at_yaw:+.0f}; limit "
-                  f"{MAX_JUMP_DEG:g}): {'pass' if t.passed else 'FAIL'}. The landmark path found the face in "
-                  f"{100 * t.landmark_found:.0f}% of the frames."]  # fmt: skip
+        lines += ["", (f"Rendered 360 deg turn ({len(t.yaw_true)} frames, {TURN_STEP_DEG:g} deg apart): median error "
+                       f"{f(float(np.median(t.error_deg)), 2)} deg, largest error {f(float(t.error_deg.max()), 2)} deg; "
+                       f"largest frame-to-frame step {f(t.max_step_deg, 2)} deg (at true yaw {t.max_step_at_yaw:+.0f}; "
+                       f"limit {MAX_JUMP_DEG:g}): {'pass' if t.passed else 'FAIL'}. The landmark path found the face "
+                       f"in {100 * t.landmark_found:.0f}% of the frames.")]  # fmt: skip
     return lines
 
