@@ -12,6 +12,7 @@ A pass over the file lasts at least :data:`MIN_PASS_S` (a still image is re-sent
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -57,14 +58,14 @@ def serve(
 
     stop = threading.Event() if stop is None else stop
     frames = 0
+    make_server = functools.partial(ViewerServer, host, token=token, static_dir=static_dir)  # (port) -> server
     with (
-        ViewerServer(host, port, token=token, static_dir=static_dir) as server,
+        make_server(port) as server,
         Pipeline(config) as pipe,
     ):
         if on_ready is not None:
             on_ready(server.url)
-        restart = lambda port: ViewerServer(host, port, token=token, static_dir=static_dir)  # noqa: E731
-        player = _Player(pipe, server, stop, on_result, restart)
+        player = _Player(pipe, server, stop, on_result, make_server)
         try:
             while not stop.is_set():
                 src = open_input(source)
