@@ -55,6 +55,11 @@ def test_export_loads_and_matches_torch(model_id, trained, tiny_dataset):
             np.testing.assert_allclose(got.landmarks, ref["landmarks"].numpy(), atol=1e-4)
         else:
             assert got.landmarks is None
+        if "roi" in ref:  # head learners
+            np.testing.assert_allclose(got.roi, ref["roi"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(got.presence, torch.sigmoid(ref["presence_logit"]).numpy(), atol=1e-4)
+        else:
+            assert got.roi is None and got.presence is None
 
 
 def test_image_learners_fit_the_fp16_budget(trained):

@@ -19,7 +19,8 @@ Outputs: ``blendshapes`` (N, 52) 0..1 in kaocap.BLENDSHAPES order (tongueOut inc
 (Zhou et al. 2019; :func:`crop_to_camera_rotation` turns it into the camera frame);
 ``translation_cm`` (N, 3) camera frame, cm; and, from learners trained with the landmark head,
 ``landmarks`` (N, 478, 3) crop-normalised (x, y 0..1 across the crop, z / crop side), which
-lets the pipeline track the face and solve its translation without MediaPipe's landmark network.
+lets the pipeline track the face and solve its translation without MediaPipe's landmark network;
+and, from head learners, ``roi`` and ``presence`` (:data:`HEAD_OUTPUTS`).
 
 >>> model = LearnedModel("blendshapes_cnn_s.onnx", runtime="openvino")    # doctest: +SKIP
 >>> out = model.predict(crops=crops_uint8)   # (N, S, S, 3) RGB            # doctest: +SKIP
@@ -48,6 +49,9 @@ CARD_KEY = "kaocap_card"
 INPUT_KINDS = ("image", "features", "mesh", "hybrid")
 OUTPUT_NAMES = ("blendshapes", "rotation_6d", "translation_cm")
 LANDMARKS_OUTPUT = "landmarks"
+#: Outputs of head learners: ``roi`` (N, 4) the next crop as this one sees it (dx, dy in crop
+#: sides, log scale, rotation rad: kaocap.pose.head.next_roi) and ``presence`` (N,) 0..1.
+HEAD_OUTPUTS = ("roi", "presence")
 
 
 def rotation_6d_to_matrix(x: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -123,12 +127,15 @@ def embedded_card(path: str | Path) -> dict[str, Any]:
 class LearnerOutput:
     """Per-face predictions. blendshapes (N, 52) 0..1; rotation_crop (N, 3, 3) head rotation in
     the upright crop's camera frame; translation_cm (N, 3) camera frame, cm; landmarks
-    (N, 478, 3) crop-normalised, or None when the learner has no landmark head."""
+    (N, 478, 3) crop-normalised, or None when the learner has no landmark head; roi (N, 4) and
+    presence (N,) from head learners, else None."""
 
     blendshapes: NDArray[np.float32]
     rotation_crop: NDArray[np.float64]
     translation_cm: NDArray[np.float32]
     landmarks: NDArray[np.float32] | None = None
+    roi: NDArray[np.float32] | None = None
+    presence: NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.blendshapes)
@@ -186,7 +193,7 @@ class LearnedModel:
             np.asarray(out["blendshapes"], np.float32),
             rotation_6d_to_matrix(out["rotation_6d"]),
             np.asarray(out["translation_cm"], np.float32),
-            np.asarray(out[LANDMARKS_OUTPUT], np.float32) if LANDMARKS_OUTPUT in out else None,
+            *(np.asarray(out[k], np.float32) if k in out else None for k in (LANDMARKS_OUTPUT, *HEAD_OUTPUTS)),
         )
 
     def predict(self, *, crops: NDArray | None = None, mesh: NDArray | None = None) -> LearnerOutput:

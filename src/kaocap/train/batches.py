@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from kaocap.blendshapes.features import geometric_features, normalise_mesh
+from kaocap.blendshapes.features import geometric_features, normalise_mesh, rotation_z
+from kaocap.pose import head
 from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch
 from kaocap.train.samples import SampleSet
+from kaocap.types import Roi
 
 _CHUNK = 4096
 
@@ -67,6 +70,71 @@ def image_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Genera
     if rng is not None and cfg is not None:
         images = colour_batch(images, rng, cfg)
     return {"image": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)}, labels
+
+
+def head_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Generator | None,
+               cfg: AugmentConfig | None, negatives: NegativeCrops | None = None,
+               negative_fraction: float = 0.0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:  # fmt: skip
+    """(inputs, labels) for head learners: each crop re-cut on the sample's head ROI
+    (kaocap.pose.head, upright at any yaw), jittered by ``cfg`` (shift in ROI sides, scale as a
+    log factor, rotation) when ``rng`` is given, with labels ``roi`` (where the head ROI is, as
+    the jittered crop sees it) and ``presence`` 1; then ``negative_fraction`` of the batch
+    replaced by crops of face-free backgrounds (presence 0, every other label unknown)."""
+    labels = label_batch(samples, idx)
+    crops, size = samples.crops[idx], samples.crops.shape[1]
+    rot = samples.rotation_crop[idx].astype(np.float64)
+    target = head.head_rois(samples.landmarks[idx] * size, rot)
+    jitter = target.copy()
+    if rng is not None and cfg is not None:
+        n = len(idx)
+        jitter[:, :2] += rng.uniform(-cfg.shift, cfg.shift, (n, 2)) * target[:, 2:3]
+        jitter[:, 2] *= np.exp(rng.uniform(-cfg.scale, cfg.scale, n))
+        jitter[:, 3] += np.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg, n))
+    out = np.empty_like(crops)
+    for i, (cx, cy, side, theta) in enumerate(jitter):
+        roi = Roi(np.array([cx, cy], np.float32), np.array([side, side], np.float32), float(theta))
+        cv2.warpAffine(crops[i], roi.crop_matrix(size), (size, size), dst=out[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    labels["rotation_crop"] = torch.from_numpy((rotation_z(jitter[:, 3]) @ rot).astype(np.float32))
+    labels["landmarks"] = torch.full_like(labels["landmarks"], float("nan"))
+    labels["roi"] = torch.from_numpy(head.relative_roi(target, jitter))
+    labels["presence"] = torch.ones(len(idx))
+    if rng is not None and negatives is not None and negative_fraction > 0:
+        neg = np.flatnonzero(rng.random(len(idx)) < negative_fraction)
+        out[neg] = negatives.sample(rng, len(neg), size)
+        for key in ("rotation_crop", "translation_cm", "roi"):
+            labels[key][neg] = float("nan")
+        labels["valid"][neg] = False
+        labels["presence"][neg] = 0.0
+    images = np.multiply(out, np.float32(1 / 255), dtype=np.float32)
+    if rng is not None and cfg is not None:
+        images = colour_batch(images, rng, cfg)
+    return {"image": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)}, labels
+
+
+class NegativeCrops:
+    """Crops without a head: random parts of face-free background photos (the render engine's
+    bank, kaocap.data.render_shards.default_bank) or, without photos, procedural backgrounds."""
+
+    def __init__(self, seed: int = 0) -> None:
+        from kaocap.data.render import RenderConfig
+        from kaocap.data.render_shards import default_bank
+
+        from kaocap.data._render.appearance import noise_texture
+
+        self.bank = default_bank(RenderConfig(seed=seed))
+        self._noise = noise_texture(seed=seed)
+
+    def sample(self, rng: np.random.Generator, n: int, size: int) -> NDArray[np.uint8]:
+        from kaocap.data._render.backgrounds import procedural_background
+
+        out = np.empty((n, size, size, 3), np.uint8)
+        for i in range(n):
+            if self.bank is not None and len(self.bank) and rng.random() < 0.8:
+                out[i] = self.bank.sample(rng, size)
+            else:
+                out[i] = procedural_background(rng, size, self._noise)
+        return out
 
 
 def vector_batch(inputs: dict[str, NDArray], samples: SampleSet, idx: NDArray[np.intp]) -> tuple[dict, dict]:

@@ -18,15 +18,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from kaocap.blendshapes.learned import CARD_KEY, LANDMARKS_OUTPUT, OUTPUT_NAMES
+from kaocap.blendshapes.learned import CARD_KEY, HEAD_OUTPUTS, LANDMARKS_OUTPUT, OUTPUT_NAMES
 from kaocap.errors import ModelError
 from kaocap.runtime import available_runtimes, open_session
-from kaocap.train.nets import ExportWrapper, Learner, has_landmarks
+from kaocap.train.nets import ExportWrapper, Learner, has_head_outputs, has_landmarks
 
 log = logging.getLogger(__name__)
 OPSET = 17
 #: Largest |torch - runtime| allowed per output at export.
-PARITY_TOLERANCE = {"blendshapes": 1e-4, "rotation_6d": 1e-4, "translation_cm": 1e-3, LANDMARKS_OUTPUT: 1e-3}
+PARITY_TOLERANCE = {"blendshapes": 1e-4, "rotation_6d": 1e-4, "translation_cm": 1e-3, LANDMARKS_OUTPUT: 1e-3,
+                    "roi": 1e-4, "presence": 1e-4}
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
 
 
@@ -45,8 +46,10 @@ def example_inputs(learner: Learner, batch: int = 2, image_size: int = 128, seed
 
 
 def output_names(learner: Learner) -> tuple[str, ...]:
-    """The exported graph's outputs: OUTPUT_NAMES, plus ``landmarks`` for a landmark head."""
-    return (*OUTPUT_NAMES, LANDMARKS_OUTPUT) if has_landmarks(learner) else OUTPUT_NAMES
+    """The exported graph's outputs: OUTPUT_NAMES, plus ``landmarks`` for a landmark head and
+    HEAD_OUTPUTS for a head learner."""
+    names = (*OUTPUT_NAMES, LANDMARKS_OUTPUT) if has_landmarks(learner) else OUTPUT_NAMES
+    return (*names, *HEAD_OUTPUTS) if has_head_outputs(learner) else names
 
 
 def torch_outputs(learner: Learner, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:

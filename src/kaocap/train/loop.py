@@ -40,6 +40,9 @@ EPOCH_VAL_SAMPLES = 2000
 #: Time kept back from a --time-budget-min for the final validation and the export, s.
 _EXPORT_RESERVE_S = 180.0
 _BUDGET_MARGIN = 1.1
+#: A training sample is a rear view when its face axis makes more than 60 deg with the
+#: camera's (cos < 0.5): head learners draw those ``rear_weight`` times as often.
+REAR_COS = 0.5
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,16 @@ class _Data:
             log.warning("no validation samples (%s)", exc)
             self.val = None
         self.kind = card.input_kind
+        self.head = card.family == "head"
+        self.negatives = batches.NegativeCrops(cfg.seed) if self.head else None
+        self.negative_fraction = float(card.extra.get("negative_fraction", 0.0))
         self.train_inputs = {} if image else batches.vector_inputs(card.input_kind, self.train)
         self.val_inputs = {} if image or self.val is None else batches.vector_inputs(card.input_kind, self.val)
 
     def batch(self, split: str, idx, rng=None, augment: AugmentConfig | None = None):
         samples = self.train if split == "train" else self.val
+        if self.head:
+            return batches.head_batch(samples, idx, rng, augment, self.negatives, self.negative_fraction)
         if self.kind == "image":
             return batches.image_batch(samples, idx, rng, augment)
         return batches.vector_batch(self.train_inputs if split == "train" else self.val_inputs, samples, idx)
@@ -179,9 +187,13 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
     """The optimisation loop; returns the run's history (losses, step times, per-epoch val)."""
     bs, steps_per_epoch, total = hp["batch_size"], hp["steps_per_epoch"], hp["steps"]
     optimizer = torch.optim.AdamW(learner.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    scheduler, weights = _schedule(optimizer, total), LossWeights(landmarks=card.landmark_aux)
+    scheduler, weights = _schedule(optimizer, total), loss_weights(card)
     p = sample_weights(data.train.domain, cfg.mix)
+    if "rear_weight" in card.extra:  # head learners: more of the views a face model never sees
+        p = p * np.where(data.train.rotation_crop[:, 2, 2] < REAR_COS, card.extra["rear_weight"], 1.0)
+        p /= p.sum()
     history: dict[str, Any] = {"loss": [], "step_s": [], "step_cpu_s": [], "epochs": []}
+    augment = augment_for(card, cfg.augment)
     bar = tqdm(total=total, desc=card.model_id, unit="step", disable=not cfg.progress, leave=False)
     step, epoch = 0, 0
     while step < total:
@@ -189,7 +201,7 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
         for i, idx in enumerate(order[: total - step]):
             start, cpu_start = time.perf_counter(), time.process_time()
             rng = np.random.default_rng([cfg.seed, epoch, i + 1])
-            inputs, labels = data.batch("train", idx, rng, cfg.augment)
+            inputs, labels = data.batch("train", idx, rng, augment)
             loss, _ = _step(learner, optimizer, scheduler, inputs, labels, weights)
             history["loss"].append(loss)
             history["step_s"].append(time.perf_counter() - start)
@@ -204,6 +216,19 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
         epoch += 1
     bar.close()
     return history
+
+
+def loss_weights(card: LearnerCard) -> LossWeights:
+    """The card's loss weights: the landmark term from ``landmark_aux``, others from
+    ``extra["loss"]`` (head learners leave the blendshape terms out)."""
+    return LossWeights(**{"landmarks": card.landmark_aux, **card.extra.get("loss", {})})
+
+
+def augment_for(card: LearnerCard, default: AugmentConfig) -> AugmentConfig:
+    """``default`` with the card's ``extra["augment"]`` ranges (head learners jitter more)."""
+    from dataclasses import replace
+
+    return replace(default, **card.extra.get("augment", {}))
 
 
 def _fit_budget(cfg: TrainConfig, card: LearnerCard, hp: dict[str, Any], elapsed_s: float) -> dict[str, Any]:

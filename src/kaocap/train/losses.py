@@ -2,7 +2,8 @@
 
 Batch keys: ``blendshapes`` (N, 52) 0..1, ``valid`` (N, 52) bool (tongueOut is False on real
 samples), ``rotation_crop`` (N, 3, 3), ``translation_cm`` (N, 3), and for the landmark aux
-target ``landmarks`` (N, 478, 3) crop-normalised (NaN where unknown).
+target ``landmarks`` (N, 478, 3) crop-normalised (NaN where unknown); for head learners ``roi``
+(N, 4) (kaocap.train.nets.ROI_FIELDS, NaN where unknown) and ``presence`` (N,) 0/1.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from kaocap.train.nets import TRANSLATION_SCALE_CM, rotation_6d_to_matrix
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the terms: blendshape BCE and L1, rotation geodesic (rad), translation L1
-    (in units of TRANSLATION_SCALE_CM), landmark L1 (crop-normalised units x 10)."""
+    (in units of TRANSLATION_SCALE_CM), landmark L1 (crop-normalised units x 10), head ROI
+    L1 (crop sides, log scale, rad; x 10) and head presence BCE (head learners only)."""
 
     bce: float = 1.0
     l1: float = 1.0
     rotation: float = 1.0
     translation: float = 0.1
     landmarks: float = 0.0
+    roi: float = 1.0
+    presence: float = 0.5
 
 
 def masked_blendshape_losses(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,5 +71,8 @@ def total_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], w: 
     }
     if w.landmarks > 0 and "landmarks" in out:
         parts["landmarks"] = masked_l1(out["landmarks"], batch["landmarks"]) * 10.0
+    if "roi" in out and "roi" in batch:
+        parts["roi"] = masked_l1(out["roi"], batch["roi"]) * 10.0
+        parts["presence"] = F.binary_cross_entropy_with_logits(out["presence_logit"], batch["presence"])
     total = sum(getattr(w, k) * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}

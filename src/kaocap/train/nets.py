@@ -9,6 +9,9 @@ Every learner maps its inputs to a dict of
 * ``landmarks`` (N, 478, 3), image learners with ``landmark_aux`` only: crop-normalised
   landmarks (0..1 across the crop), trained as an auxiliary target and exported as a fourth
   output: the pipeline tracks the face (next frame's ROI) and solves translation from them.
+* ``roi`` (N, 4) and ``presence_logit`` (N,), head learners (:class:`HeadCNN`) only: where the
+  next crop should be, as seen in this one (:data:`ROI_FIELDS`), and whether a head is in it
+  at all; the pipeline follows a head through views where no face is visible with them.
 
 Inputs (see :mod:`kaocap.blendshapes.learned` for how the runtime builds them): ``features``
 (N, F) geometric features, ``mesh`` (N, 1434) normalised mesh, ``image`` (N, 3, S, S) RGB 0..1.
@@ -29,6 +32,9 @@ NUM_BLENDSHAPES = len(BLENDSHAPES)
 TRANSLATION_MEAN_CM = (0.0, 0.0, -50.0)
 TRANSLATION_SCALE_CM = 10.0
 _IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+#: The ``roi`` output of a head learner: the next crop's centre minus this crop's centre (x, y,
+#: in crop sides), log of its side over this crop's side, its rotation minus this crop's (rad).
+ROI_FIELDS = ("dx", "dy", "log_scale", "rotation_rad")
 
 
 def rotation_6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -179,6 +185,31 @@ class ImageCNN(Learner):
         return self.heads(self.embed(self.backbone(image)))
 
 
+class HeadCNN(ImageCNN):
+    """A head learner: :class:`ImageCNN` plus the ``roi`` and ``presence_logit`` heads, trained
+    on every yaw (the back of the head included) and on crops without a head (presence 0)."""
+
+    def __init__(self, width: float = 0.75, embed: int = 192, dropout: float = 0.1) -> None:
+        super().__init__(width=width, embed=embed, dropout=dropout)
+        self.roi = nn.Linear(embed, len(ROI_FIELDS))
+        self.presence = nn.Linear(embed, 1)
+        with torch.no_grad():
+            self.roi.weight.mul_(0.1)
+            self.roi.bias.zero_()
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.embed(self.backbone(image))
+        out = self.heads(z)
+        out["roi"] = self.roi(z)
+        out["presence_logit"] = self.presence(z)[:, 0]
+        return out
+
+
+def has_head_outputs(learner: nn.Module) -> bool:
+    """True for head learners (exports with ``roi`` and ``presence`` outputs)."""
+    return isinstance(learner, HeadCNN)
+
+
 def has_landmarks(learner: nn.Module) -> bool:
     """True when the learner has the landmark head (and its export a ``landmarks`` output)."""
     return any(isinstance(m, Heads) and m.landmarks is not None for m in learner.modules())
@@ -186,7 +217,7 @@ def has_landmarks(learner: nn.Module) -> bool:
 
 class ExportWrapper(nn.Module):
     """What the ONNX graph holds: inputs by name -> (blendshapes 0..1, rotation_6d,
-    translation_cm[, landmarks])."""
+    translation_cm[, landmarks][, roi, presence 0..1])."""
 
     def __init__(self, learner: Learner) -> None:
         super().__init__()
@@ -195,7 +226,11 @@ class ExportWrapper(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.learner(*inputs)
         values = (torch.sigmoid(out["blend_logits"]), out["rotation_6d"], out["translation_cm"])
-        return (*values, out["landmarks"]) if "landmarks" in out else values
+        if "landmarks" in out:
+            values = (*values, out["landmarks"])
+        if "roi" in out:
+            values = (*values, out["roi"], torch.sigmoid(out["presence_logit"]))
+        return values
 
 
 def count_parameters(learner: nn.Module) -> int:

@@ -124,6 +124,22 @@ def blendshapes_cnn_xs(**kw: Any) -> Any:
     return _nets().ImageCNN(width=0.75, **kw)
 
 
+#: The head learner: every yaw, crops re-cut on the upright head ROI and jittered far more than
+#: the face learners' (the pipeline follows a turning head with its ``roi`` output, so it must
+#: pull an off-centre crop back), 20% face-free crops, rear views drawn 3x as often; no
+#: blendshape loss (a face it cannot see has none).
+_HEAD: dict[str, Any] = {
+    "train_steps": 6_000,
+    "extra": {"augment": {"shift": 0.15, "scale": 0.2, "rotation_deg": 25.0}, "negative_fraction": 0.2,
+              "rear_weight": 3.0, "loss": {"bce": 0.0, "l1": 0.0, "translation": 0.0, "rotation": 2.0}},
+}  # fmt: skip
+
+
+@register_model(LearnerCard("head_cnn_xs", "head", "image", "full-range head learner (360 deg yaw, head ROI, presence) on 128 px crops", **_HEAD))
+def head_cnn_xs(**kw: Any) -> Any:
+    return _nets().HeadCNN(width=0.75, **kw)
+
+
 @register_model(LearnerCard("blendshapes_rules", "rules", "rules", "rule-based geometric solver, per-shape ranges fitted on data (MeFaMo/KalidoKit spirit)", train_steps=0))
 def blendshapes_rules(**kw: Any) -> Any:
     from kaocap.blendshapes.rules import RuleSolver
