@@ -1,5 +1,5 @@
 """``kaocap video``: clips in a process pool and on a local Ray cluster give the same results
-as one process; a bad clip fails alone."""
+as one process, whatever the batch kaocap's face network ran them in; a bad clip fails alone."""
 
 from __future__ import annotations
 
@@ -8,17 +8,31 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kaocap.cli import main
-from kaocap.offline import find_clips, output_name, process_clips
+from kaocap.config import PipelineConfig
+from kaocap.offline import (
+    BATCH,
+    BatchedSession,
+    Job,
+    find_clips,
+    groups,
+    offline_config,
+    output_name,
+    process_clip,
+    process_clips,
+)
 from tests.conftest import shared
 
 CLIPS = ("sadtalker/examples/ref_video/WDA_KatieHill_000.mp4",
          "sadtalker/examples/ref_video/WDA_AlexandriaOcasioCortez_000.mp4", "lia_x/driving1.mp4")  # fmt: skip
 FRAMES = 12
+MODELS = ("mediapipe", "kaocap")
 
 
 def _results(path: Path) -> list[dict]:
@@ -41,18 +55,36 @@ def clips(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def single(clips, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("single")
-    results = process_clips(clips, out, workers=1, max_frames=FRAMES)
-    assert all(r.error is None and r.frames == FRAMES and r.faces >= FRAMES for r in results)
-    return out
+def single(clips, tmp_path_factory) -> dict[str, Path]:
+    """Every clip in one process, side by side (kaocap's face network at batch 3)."""
+    outs = {}
+    for model in MODELS:
+        outs[model] = tmp_path_factory.mktemp(f"single_{model}")
+        results = process_clips(clips, outs[model], PipelineConfig(model=model), workers=1, max_frames=FRAMES)
+        assert all(r.error is None and r.frames == FRAMES and r.faces >= FRAMES for r in results)
+    return outs
 
 
-def test_a_pool_gives_what_one_process_gives(clips, single, tmp_path):
-    results = process_clips(clips, tmp_path, workers=2, max_frames=FRAMES)
+@pytest.mark.parametrize("model", MODELS)
+def test_a_pool_gives_what_one_process_gives(clips, single, tmp_path, model):
+    results = process_clips(clips, tmp_path, PipelineConfig(model=model), workers=2, max_frames=FRAMES)
     assert [Path(r.clip) for r in results] == clips  # in the order asked
     for r in results:
-        assert _results(Path(r.output)) == _results(single / Path(r.output).name)
+        assert r.error is None and _results(Path(r.output)) == _results(single[model] / Path(r.output).name)
+
+
+def test_a_clip_alone_gives_what_it_gives_in_a_batch(clips, single, tmp_path):
+    cfg = offline_config(PipelineConfig(model="kaocap"))
+    r = process_clip(str(clips[2]), str(tmp_path / "alone.jsonl"), cfg, max_frames=FRAMES)
+    assert r.error is None and _results(tmp_path / "alone.jsonl") == _results(single["kaocap"] / output_name(clips[2], clips))
+
+
+def test_the_output_is_what_kaocap_run_writes(clips, single, tmp_path):
+    from kaocap.jobs import run
+
+    cfg = offline_config(PipelineConfig(model="kaocap"))
+    run(str(clips[0]), cfg, jsonl=tmp_path / "run.jsonl", max_frames=FRAMES)
+    assert _results(tmp_path / "run.jsonl") == _results(single["kaocap"] / output_name(clips[0], clips))
 
 
 def test_ray_gives_what_one_process_gives(clips, single, tmp_path):
@@ -64,11 +96,14 @@ def test_ray_gives_what_one_process_gives(clips, single, tmp_path):
     subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     "--disable-usage-stats"], check=True, capture_output=True, timeout=180)  # fmt: skip
     try:
-        results = process_clips(clips, tmp_path, ray_address=f"127.0.0.1:{port}", max_frames=FRAMES)
+        runs = {m: process_clips(clips, tmp_path / m, PipelineConfig(model=m), ray_address=f"127.0.0.1:{port}",
+                                 max_frames=FRAMES) for m in MODELS}  # fmt: skip
     finally:
         subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=120)
-    for r in results:
-        assert r.error is None and _results(Path(r.output)) == _results(single / Path(r.output).name)
+    for model, results in runs.items():
+        assert [Path(r.clip) for r in results] == clips
+        for r in results:
+            assert r.error is None and _results(Path(r.output)) == _results(single[model] / Path(r.output).name)
 
 
 def test_a_bad_clip_fails_alone(clips, tmp_path, capsys):
@@ -76,7 +111,8 @@ def test_a_bad_clip_fails_alone(clips, tmp_path, capsys):
     bad.parent.mkdir()
     bad.write_text("not a video")
     shutil.copy(clips[0], bad.parent / clips[0].name)
-    code = main(["video", str(bad.parent), "--out", str(tmp_path / "out"), "--workers", "2", "--max-frames", "5"])
+    code = main(["video", str(bad.parent), "--out", str(tmp_path / "out"), "--workers", "2", "--max-frames", "5",
+                 "--model", "kaocap"])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 3 and "1 of 2 clips failed" in err and "broken.mp4" in err
     assert len(_results(tmp_path / "out" / output_name(bad.parent / clips[0].name, [bad, bad.parent / clips[0].name]))) == 5
@@ -90,3 +126,87 @@ def test_same_stems_get_distinct_outputs(tmp_path):
         p.write_bytes(b"0")
     assert find_clips([tmp_path]) == [a, b]
     assert {output_name(a, [a, b]), output_name(b, [a, b])} == {"x__take.jsonl", "y__take.jsonl"}
+
+
+def test_groups_cover_every_clip_once_balanced_and_at_most_a_batch():
+    jobs = [Job(f"{i}.mp4", "", tuple(range(n))) for i, n in enumerate([100, 10, 90, 20, 50, 50])]
+    parts = groups(jobs, 2)
+    assert sorted(i for p in parts for i in p) == list(range(6))
+    assert [sum(len(jobs[i].frames) for i in p) for p in parts] == [160, 160]
+    many = groups([Job(f"{i}.mp4", "", (0,)) for i in range(2 * BATCH + 1)], 2)
+    assert len(many) == 3 and max(map(len, many)) <= BATCH
+
+
+class _Doubler:
+    """A Session that doubles its input, counting calls, and fails on a negative input."""
+
+    inputs = outputs = ()
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def run(self, feeds):
+        x = feeds["x"]
+        self.batches.append(len(x))
+        if (x < 0).any():
+            raise ValueError("negative input")
+        return {"y": 2 * x}
+
+
+def _call_from_threads(session: BatchedSession, inputs: list[np.ndarray]) -> list:
+    out: list = [None] * len(inputs)
+
+    def call(i: int) -> None:
+        try:
+            out[i] = session.run({"x": inputs[i]})["y"]
+        except ValueError as err:
+            out[i] = err
+        finally:
+            session.leave()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    return out
+
+
+def test_a_batched_session_runs_every_member_in_one_call_and_splits_the_rows():
+    inner = _Doubler()
+    session = BatchedSession(3).adopt(inner)
+    inputs = [np.full((n, 2), n, np.float32) for n in (1, 2, 3)]
+    out = _call_from_threads(session, inputs)
+    assert inner.batches == [6]
+    for x, y in zip(inputs, out):
+        np.testing.assert_array_equal(y, 2 * x)
+
+
+def test_a_failing_batch_fails_every_member_and_hangs_none():
+    session = BatchedSession(2).adopt(_Doubler())
+    out = _call_from_threads(session, [np.ones((1, 2), np.float32), -np.ones((1, 2), np.float32)])
+    assert all(isinstance(o, ValueError) for o in out)
+
+
+def test_kaocaps_face_network_gives_a_row_the_same_bits_in_any_batch():
+    from kaocap import models
+    from kaocap.blendshapes.learned import LearnedModel
+    from kaocap.pipeline import DEFAULT_RUNTIMES
+
+    model = LearnedModel(models.model_path(models.KAOCAP_FACE_MODEL), DEFAULT_RUNTIMES["face"])
+    x = np.random.default_rng(0).random((5, 3, model.image_size, model.image_size), dtype=np.float32)
+    alone = [model.session.run({"image": x[i : i + 1]}) for i in range(5)]
+    batch = model.session.run({"image": x})
+    for i in range(5):
+        for name, value in batch.items():
+            assert np.array_equal(value[i], alone[i][name][0]), name
+
+
+def test_bench_offline_counts_faces_on_the_decoded_frames(clips):
+    from kaocap.bench import OfflineRow, bench_offline, format_offline
+
+    rows = bench_offline(clips[:1], frames=3, workers=1, rounds=1, with_peer=False)
+    assert [(r.engine, r.processes, r.frames, r.faces) for r in rows] == [("kaocap", 1, 3, 3)]
+    table = format_offline([OfflineRow("kaocap", 2, 10, 10, 1.0), OfflineRow("MediaPipe IMAGE", 2, 10, 10, 4.0)])
+    assert "4.00x" in table.splitlines()[-1]

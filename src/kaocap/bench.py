@@ -234,3 +234,139 @@ def format_batches(rows: list[BatchRow]) -> str:
     for r in rows:
         lines.append(f"{r.runtime:<13}{r.file:<34}{r.batch:>6}{r.ms_per_call:>10.2f}{r.ms_per_face:>10.3f}{r.faces_per_s:>10.0f}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineRow:
+    """One engine over every clip's decoded frames in ``processes`` processes: faces found and
+    wall seconds from the common start (a barrier) to the last process's end, over all rounds."""
+
+    engine: str
+    processes: int
+    frames: int
+    faces: int
+    seconds: float
+
+    @property
+    def faces_per_s(self) -> float:
+        return self.faces / self.seconds if self.seconds else 0.0
+
+
+#: Engines of :func:`bench_offline`: kaocap's offline path (``kaocap video``: clips side by
+#: side, tracking, face network batched over them, JSON Lines with landmarks written) and
+#: MediaPipe's FaceLandmarker in IMAGE mode (one landmarker per process, no output written).
+OFFLINE_ENGINES = ("kaocap", "MediaPipe IMAGE")
+
+
+def bench_offline(clips: Sequence[str | Path], *, frames: int = 100, workers: int | None = None,
+                  rounds: int = 2, config: PipelineConfig | None = None,
+                  with_peer: bool = True) -> list[OfflineRow]:  # fmt: skip
+    """faces/s of ``kaocap video`` against MediaPipe's FaceLandmarker in IMAGE mode on the same
+    decoded frames (the first ``frames`` of every clip). Each engine runs in ``workers``
+    processes (default: one per core), each decoding its share of the clips (the same share for
+    both engines) before a common start; MediaPipe (left out unless ``with_peer``) also in one
+    process. Engines alternate, ``rounds`` times. kaocap runs with
+    ``config`` (default: ``model="kaocap"``) as ``kaocap video`` would."""
+    from kaocap.offline import Job, groups, offline_config
+
+    workers = workers or len(os.sched_getaffinity(0))
+    cfg = offline_config(config or PipelineConfig(model="kaocap"))
+    jobs = [Job(str(c), "") for c in clips]
+    runs = [("kaocap", workers)]
+    if with_peer:
+        runs += [("MediaPipe IMAGE", workers)] + ([("MediaPipe IMAGE", 1)] if workers > 1 else [])
+    totals: dict[tuple[str, int], list[float]] = {run: [0, 0, 0.0] for run in runs}
+    for _ in range(rounds):
+        for engine, n in runs:
+            parts = [[str(clips[i]) for i in part] for part in groups(jobs, n)] if n > 1 else [[str(c) for c in clips]]
+            got = _offline_run(engine, parts, frames, cfg)
+            for k, v in enumerate(got):
+                totals[(engine, n)][k] += v
+    return [OfflineRow(e, n, int(t[0]), int(t[1]), t[2]) for (e, n), t in totals.items()]
+
+
+def _offline_run(engine: str, parts: list[list[str]], frames: int, cfg: PipelineConfig) -> tuple[int, int, float]:
+    """(frames, faces, wall s) of ``engine`` with one process per part of the clips."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, queue = context.Barrier(len(parts)), context.Queue()
+    procs = [context.Process(target=_offline_worker, args=(engine, part, frames, cfg, barrier, queue), daemon=True)
+             for part in parts]  # fmt: skip
+    for p in procs:
+        p.start()
+    try:
+        reports = [queue.get(timeout=900) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+    errors = [r[1] for r in reports if r[0] == "error"]
+    if errors:
+        from kaocap.errors import KaocapError
+
+        raise KaocapError(f"offline bench, {engine}: {errors[0]}")
+    start, end = min(r[3] for r in reports), max(r[4] for r in reports)
+    return sum(r[1] for r in reports), sum(r[2] for r in reports), end - start
+
+
+def _offline_worker(engine: str, clips: list[str], frames: int, cfg: PipelineConfig, barrier, queue) -> None:
+    """Decode ``clips``, wait for the other processes, run ``engine``, report
+    ("ok", frames, faces, start, end) on ``queue`` (or ("error", message))."""
+    import tempfile
+
+    try:
+        decoded = {c: tuple(_decode(c, frames)) for c in clips}
+        with contextlib.ExitStack() as stack:
+            run = _offline_engine(stack, engine, cfg, stack.enter_context(tempfile.TemporaryDirectory()),
+                                  next(iter(decoded.values()))[:2])  # fmt: skip
+            barrier.wait(timeout=900)
+            start = time.perf_counter()
+            faces = run(decoded)
+            end = time.perf_counter()
+        queue.put(("ok", sum(map(len, decoded.values())), faces, start, end))
+    except Exception as err:  # noqa: BLE001 (reported to the parent, which raises it)
+        barrier.abort()
+        queue.put(("error", f"{type(err).__name__}: {err}"))
+
+
+def _decode(clip: str, frames: int) -> list:
+    from kaocap.capture import open_source
+
+    src = open_source(clip)
+    with contextlib.closing(src):
+        return [f for _, f in zip(range(frames), src)]
+
+
+def _offline_engine(stack: contextlib.ExitStack, engine: str, cfg: PipelineConfig, folder: str,
+                    warm_up: tuple) -> Callable[[dict], int]:  # fmt: skip
+    if engine == "kaocap":
+        from kaocap.offline import Job, process_group
+
+        # Warm-up (as MediaPipe's landmarker is made before the start): imports, runtimes loaded.
+        process_group([Job("warm-up", str(Path(folder) / "warm-up.jsonl"), warm_up)], cfg)
+
+        def run(decoded: dict) -> int:
+            jobs = [Job(c, str(Path(folder) / f"{i}.jsonl"), f) for i, (c, f) in enumerate(decoded.items())]
+            results = process_group(jobs, cfg)
+            failed = [r.error for r in results if r.error]
+            if failed:
+                raise RuntimeError(failed[0])
+            return sum(r.faces for r in results)
+
+        return run
+    from kaocap.eval.peer import MediaPipePeer
+
+    peer = stack.enter_context(MediaPipePeer(mode="image", max_faces=cfg.max_faces))
+    for frame in warm_up:
+        peer.raw(frame.image)
+    return lambda decoded: sum(len(peer.raw(f.image).face_landmarks) for fs in decoded.values() for f in fs)
+
+
+def format_offline(rows: list[OfflineRow]) -> str:
+    """faces/s per engine and process count, and kaocap's ratio to each MediaPipe row."""
+    ours = next((r for r in rows if r.engine == "kaocap"), None)
+    lines = [f"{'engine':<17}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'kaocap / it':>13}"]
+    for r in rows:
+        ratio = f"{ours.faces_per_s / r.faces_per_s:.2f}x" if ours and r is not ours and r.faces_per_s else "-"
+        lines.append(f"{r.engine:<17}{r.processes:>10}{r.frames:>8}{r.faces:>8}{r.seconds:>8.2f}{r.faces_per_s:>9.1f}{ratio:>13}")
+    return "\n".join(lines)

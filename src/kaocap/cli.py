@@ -169,6 +169,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("median ms per call, 1 thread, same inputs")
         print(format_runtimes(bench_runtimes(repeats=args.frames)))
         return 0
+    if args.offline:
+        from kaocap.bench import bench_offline, format_offline
+        from kaocap.offline import find_clips
+
+        clips = find_clips([args.input or "."])
+        rows = bench_offline(clips, frames=args.frames, workers=args.workers, with_peer=not args.no_peer)
+        print(f"{len(clips)} clips, first {args.frames} frames of each, decoded before timing; faces/s over 2 rounds")
+        print(format_offline(rows))
+        return 0
     if args.runtime:
         from kaocap.bench import bench_batches, format_batches
         from kaocap.runtime import available_runtimes
@@ -268,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runtimes", action="store_true", help="time each network on each installed runtime instead")
     bench.add_argument("--runtime", choices=(*RUNTIMES, "all"), help="time kaocap's face model on this runtime (or all) at --batch sizes")
     bench.add_argument("--batch", type=_batches, default=(1, 8, 32), help="batch sizes for --runtime (default 1,8,32)")
+    bench.add_argument("--offline", action="store_true",
+                       help="kaocap video vs MediaPipe IMAGE mode, faces/s on the decoded frames of the clips in input (a folder)")
+    bench.add_argument("--workers", type=int, help="processes for --offline (default: one per core)")
     bench.set_defaults(func=cmd_bench)
 
     soak = sub.add_parser("soak", help="the live loop for many frames: memory, descriptors, threads, latency")
