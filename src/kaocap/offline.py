@@ -3,11 +3,11 @@
 The clips are split into groups of at most :data:`BATCH` clips, at least one group per worker
 process (or Ray task). A worker runs its group's clips side by side, one thread per clip, each
 clip tracked as in a single run (smoothing off, one inference thread); the threads' calls of
-kaocap's face network are gathered into one batched call (:class:`BatchedSession`), so the
-network runs at batch N for N clips. Each clip's JSON Lines go to ``<out>/<name>.jsonl``
+kaocap's own networks are gathered into one batched call per network (:class:`Batcher`), so
+they run at batch N for N clips. Each clip's JSON Lines go to ``<out>/<name>.jsonl``
 (:func:`output_name`), in the format of ``kaocap run --jsonl`` (orjson writes it where installed).
 
-A clip's results depend only on the clip and the configuration (the face network gives every
+A clip's results depend only on the clip and the configuration (kaocap's networks give every
 face the same bits whatever else is in its batch), so they are the same whether it ran alone,
 in a pool or on a Ray worker (only the measured ``timings_ms`` differ). A clip that fails keeps
 its partial output and its error; the others carry on.
@@ -85,38 +85,42 @@ def output_name(clip: Path, clips: Sequence[Path]) -> str:
     return str(clip.resolve().relative_to(root).with_suffix("")).replace(os.sep, "__") + ".jsonl"
 
 
-class BatchedSession:
-    """A :class:`kaocap.runtime.Session` shared by the clip threads of one worker: each
-    thread's ``run`` waits until every member thread has called it (or left), then one call
-    runs all their rows at once (feeds concatenated on axis 0, outputs split back).
+class Batcher:
+    """Gathers the network calls of the clip threads of one worker: a thread's call waits
+    until every member thread is waiting on a call (or has left), then each network runs all
+    its waiting rows at once (feeds concatenated on axis 0, outputs split back).
 
-    ``members`` threads take part, each adopting its own session of the network (the first
-    one is run); each calls :meth:`leave` when it is done, so the others
-    never wait for it. Rows are independent in the network, so a row's outputs do not depend
-    on the rest of its batch (checked bit for bit by ``tests/test_offline.py``).
+    ``members`` threads take part; each calls :meth:`leave` when it is done, so the others
+    never wait for it. One barrier for every network: a thread waiting on one network never
+    blocks another network's batch. Rows are independent in kaocap's networks, so a row's
+    outputs do not depend on the rest of its batch (checked bit for bit by
+    ``tests/test_offline.py``).
+
+    >>> batcher = Batcher(members=3)                          # doctest: +SKIP
+    >>> model.session = batcher.share("face", model.session)  # in each member thread
     """
 
     def __init__(self, members: int) -> None:
-        self.session = None
         self._members = members
-        self._waiting: list[_Call] = []
+        self._sessions: dict[str, object] = {}
+        self._pending: dict[str, list[_Call]] = {}
+        self._waiting = 0
         self._cond = threading.Condition()
         self.calls = self.rows = 0  # network calls made and rows run, for the batch size
 
-    def adopt(self, session) -> BatchedSession:
-        """Run on ``session`` (the first one given; every member opens the same network)."""
+    def share(self, key: str, session) -> BatchedSession:
+        """A session that batches with every other member's session of ``key`` (the first
+        one given runs them all: every member opens the same network)."""
         with self._cond:
-            if self.session is None:
-                self.session = session
-                self.inputs, self.outputs = session.inputs, session.outputs
-                self.runtime = getattr(session, "runtime", "")
-        return self
+            self._sessions.setdefault(key, session)
+        return BatchedSession(self, key, self._sessions[key])
 
-    def run(self, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:
+    def run(self, key: str, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:
         call = _Call(feeds)
         with self._cond:
-            self._waiting.append(call)
-            if len(self._waiting) >= self._members:
+            self._pending.setdefault(key, []).append(call)
+            self._waiting += 1
+            if self._waiting >= self._members:
                 self._flush()
             while not call.done:
                 self._cond.wait()
@@ -128,24 +132,37 @@ class BatchedSession:
         """One member thread is done: the others stop waiting for it."""
         with self._cond:
             self._members -= 1
-            if self._waiting and len(self._waiting) >= self._members:
+            if self._waiting and self._waiting >= self._members:
                 self._flush()
 
     def _flush(self) -> None:  # with the lock held
-        calls, self._waiting = self._waiting, []
-        rows = np.cumsum([0] + [len(next(iter(c.feeds.values()))) for c in calls])
-        try:
-            feeds = {k: np.concatenate([c.feeds[k] for c in calls]) for k in calls[0].feeds}
-            out = self.session.run(feeds)
-            for c, lo, hi in zip(calls, rows[:-1], rows[1:]):
-                c.out = {k: v[lo:hi].copy() for k, v in out.items()}
-        except Exception as err:  # noqa: BLE001 (every waiting thread gets the error, none hangs)
+        pending, self._pending, self._waiting = self._pending, {}, 0
+        for key, calls in pending.items():
+            rows = np.cumsum([0] + [len(next(iter(c.feeds.values()))) for c in calls])
+            try:
+                feeds = {k: np.concatenate([c.feeds[k] for c in calls]) for k in calls[0].feeds}
+                out = self._sessions[key].run(feeds)
+                for c, lo, hi in zip(calls, rows[:-1], rows[1:]):
+                    c.out = {k: v[lo:hi].copy() for k, v in out.items()}
+            except Exception as err:  # noqa: BLE001 (every waiting thread gets the error, none hangs)
+                for c in calls:
+                    c.error = err
             for c in calls:
-                c.error = err
-        for c in calls:
-            c.done = True
-        self.calls, self.rows = self.calls + 1, self.rows + int(rows[-1])
+                c.done = True
+            self.calls, self.rows = self.calls + 1, self.rows + int(rows[-1])
         self._cond.notify_all()
+
+
+class BatchedSession:
+    """A :class:`kaocap.runtime.Session` whose calls go through a :class:`Batcher`."""
+
+    def __init__(self, batcher: Batcher, key: str, session) -> None:
+        self._batcher, self._key = batcher, key
+        self.inputs, self.outputs = session.inputs, session.outputs
+        self.runtime = getattr(session, "runtime", "")
+
+    def run(self, feeds: Mapping[str, NDArray]) -> dict[str, NDArray]:
+        return self._batcher.run(self._key, feeds)
 
 
 @dataclass(slots=True)
@@ -173,19 +190,19 @@ def process_clip(clip: str, output: str, config: PipelineConfig, max_frames: int
 
 def process_group(jobs: Sequence[Job], config: PipelineConfig, max_frames: int | None = None,
                   on_done: Callable[[ClipResult], None] | None = None) -> list[ClipResult]:  # fmt: skip
-    """Run ``jobs`` side by side in this process, one thread per clip, kaocap's face network
-    batched over the clips (:class:`BatchedSession`). Results in the order of ``jobs``."""
-    batched = BatchedSession(len(jobs))
+    """Run ``jobs`` side by side in this process, one thread per clip, kaocap's own networks
+    batched over the clips (:class:`Batcher`). Results in the order of ``jobs``."""
+    batcher = Batcher(len(jobs))
     results: list[ClipResult | None] = [None] * len(jobs)
 
     def work(i: int) -> None:
         try:
-            results[i] = _run_clip(jobs[i], config, max_frames, batched)
+            results[i] = _run_clip(jobs[i], config, max_frames, batcher)
         except Exception as err:  # a bug, not bad input: this clip fails alone
             log.debug("clip %s failed", jobs[i].clip, exc_info=True)
             results[i] = ClipResult(jobs[i].clip, jobs[i].output, error=f"{type(err).__name__}: {err}")
         finally:
-            batched.leave()
+            batcher.leave()
         if on_done is not None:
             on_done(results[i])
 
@@ -194,7 +211,7 @@ def process_group(jobs: Sequence[Job], config: PipelineConfig, max_frames: int |
         t.start()
     for t in threads:
         t.join()
-    log.debug("face network: %d rows in %d calls", batched.rows, batched.calls)
+    log.debug("networks: %d rows in %d calls", batcher.rows, batcher.calls)
     return [r for r in results if r is not None]
 
 
@@ -214,9 +231,9 @@ class _Frames:
         pass
 
 
-def _run_clip(job: Job, config: PipelineConfig, max_frames: int | None, batched: BatchedSession) -> ClipResult:
-    """One clip, tracked frame by frame into its JSON Lines; its face network calls go
-    through ``batched``. Errors are returned, never raised."""
+def _run_clip(job: Job, config: PipelineConfig, max_frames: int | None, batcher: Batcher) -> ClipResult:
+    """One clip, tracked frame by frame into its JSON Lines; its calls of kaocap's networks
+    go through ``batcher``. Errors are returned, never raised."""
     from kaocap.capture import open_source
     from kaocap.pipeline import Pipeline
 
@@ -229,7 +246,7 @@ def _run_clip(job: Job, config: PipelineConfig, max_frames: int | None, batched:
     error = None
     try:
         with contextlib.closing(src), Pipeline(config) as pipe, _jsonl_writer()(job.output, landmarks=True) as out:
-            _share_face_model(pipe, batched)
+            _share_networks(pipe, batcher)
             pipe.use_source(src)
             for frame in itertools.islice(src, max_frames):
                 result = pipe.process(frame)
@@ -243,12 +260,15 @@ def _run_clip(job: Job, config: PipelineConfig, max_frames: int | None, batched:
     return ClipResult(job.clip, job.output, *counts, time.perf_counter() - start, error)
 
 
-def _share_face_model(pipe, batched: BatchedSession) -> None:
-    # The pipeline has no public hook for its face network's session yet: kaocap's own model
-    # (the only one that takes a batch) is reached through its private attribute.
-    model = getattr(pipe, "_face_model", None)
-    if model is not None:
-        model.session = batched.adopt(model.session)
+def _share_networks(pipe, batcher: Batcher) -> None:
+    """Route the pipeline's runs of kaocap's own networks (which take a batch) through
+    ``batcher``. The pipeline has no public hook for them yet: they are found among its
+    attributes by type, keyed by file."""
+    from kaocap.blendshapes.learned import LearnedModel
+
+    for model in vars(pipe).values():
+        if isinstance(model, LearnedModel):
+            model.session = batcher.share(str(model.path), model.session)
 
 
 @functools.cache
