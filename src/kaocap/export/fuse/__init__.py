@@ -12,6 +12,7 @@ one model. Chain them, then write the result through :func:`kaocap.export.parity
 ``change_opset``       convert to another default-domain opset
 ``fold_constants``     evaluate constant subgraphs into initializers
 ``select_by_mask``     two branches on shared inputs, per-sample ``Where(mask, a, b)``
+``blend_by_weight``    two branches on shared inputs, per-sample ``w * a + (1 - w) * b``
 =====================  ==========================================================
 
 >>> from kaocap.export import fuse
@@ -21,6 +22,7 @@ one model. Chain them, then write the result through :func:`kaocap.export.parity
 from kaocap.export.fuse._graph import GraphError
 from kaocap.export.fuse.add_outputs import add_outputs
 from kaocap.export.fuse.batch import set_batch
+from kaocap.export.fuse.blend_by_weight import blend_by_weight
 from kaocap.export.fuse.cut_outputs import cut_outputs
 from kaocap.export.fuse.fold_constants import fold_constants
 from kaocap.export.fuse.merge import merge
@@ -31,6 +33,7 @@ from kaocap.export.fuse.select_by_mask import select_by_mask
 __all__ = [
     "GraphError",
     "add_outputs",
+    "blend_by_weight",
     "change_opset",
     "cut_outputs",
     "fold_constants",

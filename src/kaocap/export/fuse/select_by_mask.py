@@ -30,8 +30,7 @@ def select_by_mask(first: ModelProto, second: ModelProto, *, mask: str = "mask",
     >>> session.run({"image": x, "use_front": np.abs(yaw) < 90})    # doctest: +SKIP
     """
     shared = _check_branches(first, second)
-    a, b = (prefix_names(m, p, keep=shared) for m, p in zip((first, second), prefixes))
-    model = merge(a, b, {name: name for name in shared})
+    model = prefixed_branches(first, second, shared, prefixes)
     graph = model.graph
     if mask not in tensor_names(graph):
         graph.input.append(helper.make_tensor_value_info(mask, TensorProto.BOOL, ["N"]))
@@ -52,15 +51,27 @@ def select_by_mask(first: ModelProto, second: ModelProto, *, mask: str = "mask",
     return model
 
 
-def _check_branches(first: ModelProto, second: ModelProto) -> list[str]:
+def prefixed_branches(first: ModelProto, second: ModelProto, shared: list[str], prefixes: tuple[str, str]) -> ModelProto:
+    """Both branches in one graph, every name prefixed except the ``shared`` inputs."""
+    a, b = (prefix_names(m, p, keep=shared) for m, p in zip((first, second), prefixes))
+    return merge(a, b, {name: name for name in shared})
+
+
+def _check_inputs(first: ModelProto, second: ModelProto) -> list[str]:
+    """The shared input names; raises GraphError unless both branches take the same inputs."""
     ins_a = {i.name: i.type.tensor_type.elem_type for i in graph_inputs(first)}
     ins_b = {i.name: i.type.tensor_type.elem_type for i in graph_inputs(second)}
     if ins_a != ins_b:
         raise GraphError(f"branches need the same inputs: {sorted(ins_a.items())} vs {sorted(ins_b.items())}")
+    return list(ins_a)
+
+
+def _check_branches(first: ModelProto, second: ModelProto) -> list[str]:
+    shared = _check_inputs(first, second)
     outs_a = [o.name for o in first.graph.output]
     if sorted(outs_a) != sorted(o.name for o in second.graph.output):
         raise GraphError(f"branches need the same output names: {outs_a} vs {[o.name for o in second.graph.output]}")
-    return list(ins_a)
+    return shared
 
 
 def _mask_of_rank(graph, mask: str, rank: int) -> str:
