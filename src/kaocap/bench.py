@@ -238,18 +238,25 @@ def format_batches(rows: list[BatchRow]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OfflineRow:
-    """One engine over every clip's decoded frames in ``processes`` processes: faces found and
-    wall seconds from the common start (a barrier) to the last process's end, over all rounds."""
+    """One engine over every clip's decoded frames in ``processes`` processes: faces found,
+    wall seconds from the common start (a barrier) to the last process's end, and CPU seconds
+    of the processes (every thread) meanwhile, over all rounds. On a machine that other jobs
+    load, faces per CPU second moves less than faces per second."""
 
     engine: str
     processes: int
     frames: int
     faces: int
     seconds: float
+    cpu_seconds: float = 0.0
 
     @property
     def faces_per_s(self) -> float:
         return self.faces / self.seconds if self.seconds else 0.0
+
+    @property
+    def faces_per_cpu_s(self) -> float:
+        return self.faces / self.cpu_seconds if self.cpu_seconds else 0.0
 
 
 #: Engines of :func:`bench_offline`: kaocap's offline path (``kaocap video``: clips side by
@@ -275,18 +282,18 @@ def bench_offline(clips: Sequence[str | Path], *, frames: int = 100, workers: in
     runs = [("kaocap", workers)]
     if with_peer:
         runs += [("MediaPipe IMAGE", workers)] + ([("MediaPipe IMAGE", 1)] if workers > 1 else [])
-    totals: dict[tuple[str, int], list[float]] = {run: [0, 0, 0.0] for run in runs}
+    totals: dict[tuple[str, int], list[float]] = {run: [0, 0, 0.0, 0.0] for run in runs}
     for _ in range(rounds):
         for engine, n in runs:
             parts = [[str(clips[i]) for i in part] for part in groups(jobs, n)] if n > 1 else [[str(c) for c in clips]]
             got = _offline_run(engine, parts, frames, cfg)
             for k, v in enumerate(got):
                 totals[(engine, n)][k] += v
-    return [OfflineRow(e, n, int(t[0]), int(t[1]), t[2]) for (e, n), t in totals.items()]
+    return [OfflineRow(e, n, int(t[0]), int(t[1]), t[2], t[3]) for (e, n), t in totals.items()]
 
 
-def _offline_run(engine: str, parts: list[list[str]], frames: int, cfg: PipelineConfig) -> tuple[int, int, float]:
-    """(frames, faces, wall s) of ``engine`` with one process per part of the clips."""
+def _offline_run(engine: str, parts: list[list[str]], frames: int, cfg: PipelineConfig) -> tuple[int, int, float, float]:
+    """(frames, faces, wall s, CPU s) of ``engine`` with one process per part of the clips."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -306,12 +313,12 @@ def _offline_run(engine: str, parts: list[list[str]], frames: int, cfg: Pipeline
 
         raise KaocapError(f"offline bench, {engine}: {errors[0]}")
     start, end = min(r[3] for r in reports), max(r[4] for r in reports)
-    return sum(r[1] for r in reports), sum(r[2] for r in reports), end - start
+    return sum(r[1] for r in reports), sum(r[2] for r in reports), end - start, sum(r[5] for r in reports)
 
 
 def _offline_worker(engine: str, clips: list[str], frames: int, cfg: PipelineConfig, barrier, queue) -> None:
     """Decode ``clips``, wait for the other processes, run ``engine``, report
-    ("ok", frames, faces, start, end) on ``queue`` (or ("error", message))."""
+    ("ok", frames, faces, start, end, CPU s) on ``queue`` (or ("error", message))."""
     import tempfile
 
     try:
@@ -320,10 +327,10 @@ def _offline_worker(engine: str, clips: list[str], frames: int, cfg: PipelineCon
             run = _offline_engine(stack, engine, cfg, stack.enter_context(tempfile.TemporaryDirectory()),
                                   next(iter(decoded.values()))[:2])  # fmt: skip
             barrier.wait(timeout=900)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             faces = run(decoded)
-            end = time.perf_counter()
-        queue.put(("ok", sum(map(len, decoded.values())), faces, start, end))
+            end, cpu = time.perf_counter(), time.process_time() - cpu
+        queue.put(("ok", sum(map(len, decoded.values())), faces, start, end, cpu))
     except Exception as err:  # noqa: BLE001 (reported to the parent, which raises it)
         barrier.abort()
         queue.put(("error", f"{type(err).__name__}: {err}"))
@@ -363,10 +370,15 @@ def _offline_engine(stack: contextlib.ExitStack, engine: str, cfg: PipelineConfi
 
 
 def format_offline(rows: list[OfflineRow]) -> str:
-    """faces/s per engine and process count, and kaocap's ratio to each MediaPipe row."""
+    """faces/s and faces per CPU second per engine and process count, and kaocap's ratio to
+    each MediaPipe row by both."""
     ours = next((r for r in rows if r.engine == "kaocap"), None)
-    lines = [f"{'engine':<17}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'kaocap / it':>13}"]
+    head = f"{'engine':<17}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'faces/cpu-s':>13}"
+    lines = [head + f"{'kaocap / it':>13}{'by cpu-s':>10}"]
     for r in rows:
-        ratio = f"{ours.faces_per_s / r.faces_per_s:.2f}x" if ours and r is not ours and r.faces_per_s else "-"
-        lines.append(f"{r.engine:<17}{r.processes:>10}{r.frames:>8}{r.faces:>8}{r.seconds:>8.2f}{r.faces_per_s:>9.1f}{ratio:>13}")
+        mine = ours is not None and r is not ours and r.faces_per_s and r.faces_per_cpu_s
+        ratio = f"{ours.faces_per_s / r.faces_per_s:.2f}x" if mine else "-"
+        by_cpu = f"{ours.faces_per_cpu_s / r.faces_per_cpu_s:.2f}x" if mine else "-"
+        lines.append(f"{r.engine:<17}{r.processes:>10}{r.frames:>8}{r.faces:>8}{r.seconds:>8.2f}{r.faces_per_s:>9.1f}"
+                     f"{r.faces_per_cpu_s:>13.1f}{ratio:>13}{by_cpu:>10}")  # fmt: skip
     return "\n".join(lines)
