@@ -133,6 +133,8 @@ def test_groups_cover_every_clip_once_balanced_and_at_most_a_batch():
     parts = groups(jobs, 2)
     assert sorted(i for p in parts for i in p) == list(range(6))
     assert [sum(len(jobs[i].frames) for i in p) for p in parts] == [160, 160]
+    capped = groups(jobs, 2, max_frames=50)  # the frames run, not the frames there are
+    assert sorted(sum(min(len(jobs[i].frames), 50) for i in p) for p in capped) == [110, 120]
     many = groups([Job(f"{i}.mp4", "", (0,)) for i in range(2 * BATCH + 1)], 2)
     assert len(many) == 3 and max(map(len, many)) <= BATCH
 

@@ -352,11 +352,14 @@ def offline_config(config: PipelineConfig | None) -> PipelineConfig:
                           runtime=dataclasses.replace(config.runtime, threads=1))  # fmt: skip
 
 
-def groups(jobs: Sequence[Job], count: int) -> list[list[int]]:
+def groups(jobs: Sequence[Job], count: int, max_frames: int | None = None) -> list[list[int]]:
     """Indices of ``jobs`` in at least ``count`` groups of at most :data:`BATCH`, of similar
-    total size (frames given, else file size; largest first to the lightest group)."""
+    total frames (the frames given, else the count the file declares, at most ``max_frames``;
+    largest first to the lightest group)."""
     count = max(1, count, -(-len(jobs) // BATCH))
-    sizes = [len(j.frames) if j.frames is not None else _file_size(j.clip) for j in jobs]
+    sizes = [len(j.frames) if j.frames is not None else _declared_frames(j.clip) for j in jobs]
+    known = sorted(s for s in sizes if s)
+    sizes = [min(s or (known[len(known) // 2] if known else 1), max_frames or s or 1) for s in sizes]
     members: list[list[int]] = [[] for _ in range(count)]
     load = [0] * count
     for i in sorted(range(len(jobs)), key=lambda i: -sizes[i]):
@@ -366,10 +369,14 @@ def groups(jobs: Sequence[Job], count: int) -> list[list[int]]:
     return [sorted(m) for m in members if m]
 
 
-def _file_size(path: str) -> int:
+def _declared_frames(path: str) -> int:
+    """The frame count a video file declares, 0 when it cannot be read (it fails later, alone)."""
+    import av
+
     try:
-        return os.path.getsize(path)
-    except OSError:
+        with av.open(path) as container:
+            return int(container.streams.video[0].frames) if container.streams.video else 0
+    except (av.FFmpegError, OSError, ValueError):
         return 0
 
 
@@ -388,11 +395,11 @@ def process_clips(clips: Sequence[str | Path], out: Path, config: PipelineConfig
         return _on_ray(jobs, cfg, max_frames, ray_address, on_done)
     if workers <= 1:
         results: list[ClipResult | None] = [None] * len(jobs)
-        for group in groups(jobs, 1):
+        for group in groups(jobs, 1, max_frames):
             for i, r in zip(group, process_group([jobs[i] for i in group], cfg, max_frames, on_done)):
                 results[i] = r
         return [r for r in results if r is not None]
-    return _in_pool(jobs, groups(jobs, workers), cfg, max_frames, workers, on_done)
+    return _in_pool(jobs, groups(jobs, workers, max_frames), cfg, max_frames, workers, on_done)
 
 
 def _in_pool(jobs: list[Job], parts: list[list[int]], cfg: PipelineConfig, max_frames, workers: int,
@@ -420,7 +427,7 @@ def _on_ray(jobs: list[Job], cfg: PipelineConfig, max_frames, address: str, on_d
     except (ConnectionError, ValueError, RuntimeError) as err:
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: {err}") from None
     try:
-        parts = groups(jobs, int(ray.cluster_resources().get("CPU", 1)))  # a group per CPU
+        parts = groups(jobs, int(ray.cluster_resources().get("CPU", 1)), max_frames)  # a group per CPU
         task = ray.remote(num_cpus=1)(process_group)
         refs = [task.remote([jobs[i] for i in part], cfg, max_frames) for part in parts]
         results: list[ClipResult | None] = [None] * len(jobs)
