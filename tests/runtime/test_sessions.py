@@ -8,7 +8,7 @@ import pytest
 from kaocap.errors import ModelError, RuntimeNotAvailable
 from kaocap.landmarks import process as lmk
 from kaocap.models import model_path
-from kaocap.runtime import available_runtimes, open_session
+from kaocap.runtime import available_runtimes, open_session, opencv_threads
 from kaocap.capture import default_image
 
 TFLITE_RUNTIMES = [r for r in ("litert", "openvino") if r in available_runtimes()]
@@ -100,3 +100,44 @@ def test_wrong_input_shape_is_a_clear_error():
     session = open_session(model_path("mediapipe_face_blendshapes"), TFLITE_RUNTIMES[0])
     with pytest.raises(ValueError, match="expects shape"):
         session.run({session.inputs[0].name: np.zeros((1, 145, 2), np.float32)})
+
+
+def test_onnxruntime_pool_threads_sleep_when_idle(tmp_path):
+    """Spinning pool threads cost 4x the CPU of the work itself in a loop paced at 30 fps."""
+    pytest.importorskip("onnx")
+    if "onnxruntime" not in available_runtimes():
+        pytest.skip("needs onnxruntime")
+    path = tmp_path / "tiny.onnx"
+    _tiny_onnx(path)
+    session = open_session(path, "onnxruntime", threads=2)
+    options = session._sess.get_session_options()
+    assert options.intra_op_num_threads == 2
+    for pool in ("intra_op", "inter_op"):
+        assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == "0"
+    x = np.array([[-1.0, 0.5, 2.0]], np.float32)
+    np.testing.assert_allclose(session.run({"x": x})["y"], [[0.0, 1.0, 6.0]])
+
+
+def test_opencv_threads_caps_the_pool_and_restores_it():
+    import cv2
+
+    before = cv2.getNumThreads()
+    with opencv_threads(1):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == before
+    with pytest.raises(RuntimeError), opencv_threads(1):
+        raise RuntimeError("restored on errors too")
+    assert cv2.getNumThreads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"), opencv_threads(0):
+        pass
+
+
+def test_landmark_crop_is_the_same_with_one_opencv_thread():
+    from kaocap.types import Roi
+
+    image = default_image()
+    rois = [Roi(np.array([250.0, 210.0], np.float32), np.array([300.0, 300.0], np.float32), 0.3)]
+    pooled = lmk.crop(image, rois)
+    with opencv_threads(1):
+        single = lmk.crop(image, rois)
+    np.testing.assert_array_equal(single, pooled)
