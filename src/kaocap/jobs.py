@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaocap.calibration import Calibration
-from kaocap.capture import Frame, ReconnectingSource, Source, default_image, open_source
 import numpy as np
 
+from kaocap.calibration import Calibration
+from kaocap.capture import Frame, ReconnectingSource, Source, default_image, open_source
 from kaocap.config import PipelineConfig
 from kaocap.errors import ConfigError, InputError, KaocapError
 from kaocap.pipeline import Pipeline
+from kaocap.runtime import opencv_threads
 from kaocap.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ def run(
     with contextlib.ExitStack() as stack:
         stack.callback(src.close)
         pipe = stack.enter_context(Pipeline(config))
+        stack.enter_context(opencv_threads(pipe.config.runtime.threads))  # the --threads cap covers crops too
         calls, fanout = _outputs(stack, fps, jsonl=jsonl, csv=csv, preview=preview, send=send, landmarks=landmarks)
         lost.fanout, lost.summary = fanout, summary
         summary.outputs = [str(p) for p in (jsonl, csv, preview) if p is not None] + [f"send {s}" for s in send]

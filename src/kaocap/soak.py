@@ -22,6 +22,7 @@ import numpy as np
 from kaocap.capture import Frame
 from kaocap.config import PipelineConfig
 from kaocap.pipeline import Pipeline
+from kaocap.runtime import opencv_threads
 
 #: Targets the soak drives: every UDP sender plus the WebSocket server (VTube Studio needs the
 #: app's handshake and is left out).
@@ -103,7 +104,7 @@ def soak(frames: list[np.ndarray], count: int, *, window: int = 1000, config: Pi
 
     window = min(window, max(count // 2, 1))
     first = None
-    with udp_sinks(len(UDP_TARGETS)) as ports, Pipeline(config) as pipe:
+    with udp_sinks(len(UDP_TARGETS)) as ports, Pipeline(config) as pipe, opencv_threads(pipe.config.runtime.threads):
         specs = [f"{t}:127.0.0.1:{p}" for t, p in zip(UDP_TARGETS, ports)] + ["ws:127.0.0.1:0"]
         with Fanout.from_specs(specs) as fanout:
             source = LoopingSource(frames)
