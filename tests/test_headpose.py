@@ -44,3 +44,41 @@ def test_contact_sheet(model, turn, tmp_path):
     path = tmp_path / "sheet.png"
     contact_sheet(model, turn, shared("headpose"), path)
     assert path.stat().st_size > 50_000
+
+
+@pytest.fixture(scope="module")
+def camera_turn():
+    """A held-out identity turning once round in front of a still camera, from the front."""
+    from kaocap.eval.headpose import render_turn
+
+    shared("heads")
+    return render_turn(identity=3, step_deg=4.0, background_seed=5, start_deg=0.0)
+
+
+def test_the_tracker_follows_a_full_turn(camera_turn):
+    """The pipeline with kaocap's models keeps one face id through a whole turn (the back of the
+    head included), reports the face as not visible behind, and never flips its quaternion.
+    (The largest step is an evaluation figure, README; this bound only catches a lost track.)"""
+    from kaocap.eval.headpose import track_rendered_turn
+
+    result = track_rendered_turn(camera_turn)
+    assert result.followed, (result.tracked, result.frames, result.face_ids, result.quaternion_flips)
+    behind, front = np.abs(result.yaw_true) > 120, np.abs(result.yaw_true) < 45
+    assert not result.visible[behind].any() and result.visible[front].all()
+    assert np.median(result.error_deg) < 15.0 and result.max_step_deg < 45.0
+
+
+def test_a_turned_away_face_has_no_shapes_and_no_sender_face(camera_turn):
+    from kaocap import Pipeline
+    from kaocap.config import FilterConfig, PipelineConfig
+    from kaocap.stream.schema import sender_frame
+
+    with Pipeline(PipelineConfig(model="kaocap", filter=FilterConfig(enabled=True))) as pipe:
+        results = [pipe(s.image, i * 33 + 1) for i, s in enumerate(camera_turn[:50])]
+    back = [r for r, s in zip(results, camera_turn) if abs(s.params.euler_deg[0]) > 150 and r.faces]
+    assert back, "the head is tracked behind"
+    for r in back:
+        face = r.faces[0]
+        assert not face.visible and np.isnan(face.blendshapes).all() and not face.blendshapes_valid.any()
+        assert face.to_dict()["blendshapes"]["jawOpen"] is None and not sender_frame(r).face_found
+    assert results[0].faces[0].visible and np.isfinite(results[0].faces[0].blendshapes).all()

@@ -75,7 +75,9 @@ CARDS: dict[str, ModelCard] = {
 #: kaocap's own face model (kaocap.blendshapes.learned): committed in the package with its card
 #: (``<file>.card.json``, data, metrics and sha256), verified on load like the cards above.
 KAOCAP_FACE_MODEL = "kaocap_face_cnn"
-OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_lmk.onnx"}
+#: kaocap's full-range head model (every yaw; head ROI and presence): kaocap.pose.fusion.
+KAOCAP_HEAD_MODEL = "kaocap_head_cnn"
+OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_lmk.onnx", KAOCAP_HEAD_MODEL: "head_cnn_xs.onnx"}
 _OWN_DIR = Path(__file__).parent / "_data"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,14 +22,17 @@ from kaocap import models
 from kaocap._closing import Closing
 from kaocap.blendshapes import process as blend
 from kaocap.blendshapes.features import crop_to_camera_rotation
-from kaocap.blendshapes.learned import LearnedModel, image_input, roi_crops
+from kaocap.blendshapes.learned import LearnedModel, image_input, roi_crops, rotation_6d_to_matrix
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, to_rgb8
 from kaocap.config import FilterConfig, PipelineConfig
+from kaocap.constants import BLENDSHAPES
 from kaocap.detect import FaceDetector
 from kaocap.errors import ModelError
 from kaocap.filters import OneEuroFilter
 from kaocap.landmarks import process as lmk
+from kaocap.pose import fusion
+from kaocap.pose.head import apply_roi
 from kaocap.pose.process import PoseEstimationError, estimate_head_pose
 from kaocap.runtime import Session, open_session
 from kaocap.types import Face, FrameResult, HeadPose, Roi, quaternion_to_matrix
@@ -50,6 +54,15 @@ CONFIRM_INTERVAL = 5
 #: landmarks through the geometry pipeline (False); translation always from the landmarks.
 #: Chosen by ``kaocap eval`` (README "Own models").
 USE_MODEL_ROTATION = True
+#: With kaocap's model, a face whose front weight (kaocap.pose.fusion) is at least this keeps the
+#: eye-line ROI of the face model's landmarks (what the face model was trained on); below it,
+#: as the face turns towards a profile and the eye line degenerates, the track follows the
+#: head model's upright head ROI (kaocap.pose.head).
+EYE_LINE_WEIGHT = 0.9
+#: The head model runs on a face only when the face model itself sees it turned more than 55 deg
+#: from the camera (cos below this) or the face was not fully frontal last frame: a frontal face
+#: costs the face model alone, and the fused pose is the face model's there anyway.
+HEAD_MODEL_FACING = math.cos(math.radians(55.0))
 
 
 @dataclass(slots=True)
@@ -59,18 +72,41 @@ class _Track:
     score: float = 1.0
     age: int = 0  # frames since the score was last measured (kaocap's model)
     filters: dict[str, OneEuroFilter] = field(default_factory=dict)
+    quaternion: NDArray[np.float64] | None = None  # the last one reported: keeps the sign continuous
+    translation_cm: NDArray[np.float32] | None = None  # the last one solved from visible landmarks
+    front_weight: float = 1.0  # kaocap.pose.fusion, last frame
 
 
 @dataclass(frozen=True, slots=True)
 class _Estimates:
     """What the face network(s) say for N tracked ROIs: landmarks (N, 478, 3) image px,
-    presence scores (N,), and from kaocap's model blendshapes (N, 52) and head rotations
-    (N, 3, 3, camera frame); None where the MediaPipe path computes them per face later."""
+    presence scores (N,), and from kaocap's model blendshapes (N, 52), head rotations
+    (N, 3, 3, camera frame), the front weight (N,) (kaocap.pose.fusion) and the head model's
+    next ROIs; None where the MediaPipe path computes them per face later (or has none)."""
 
     points: NDArray[np.float32]
     scores: NDArray[np.float32]
     blendshapes: NDArray[np.float32] | None = None
     rotations: NDArray[np.float64] | None = None
+    front_weight: NDArray[np.float32] | None = None
+    head_rois: list[Roi | None] | None = None
+    rois: list[Roi] | None = None
+
+    def visible(self, i: int) -> bool:
+        """Whether face ``i`` can be seen (always, without kaocap's head model)."""
+        return self.front_weight is None or bool(self.front_weight[i] >= fusion.VISIBLE_WEIGHT)
+
+    def next_roi(self, i: int) -> Roi:
+        """Face ``i``'s ROI for the next frame: the eye-line ROI of its landmarks, or, once the
+        face turns away (EYE_LINE_WEIGHT), the head model's head ROI centre and rotation at the
+        side the ROI had: the head model's scale drifts on the back of the head, while a head
+        turning round rarely changes its distance (measured on the rendered turn: with its
+        scale the ROI shrank by half and the track was lost on the way back)."""
+        head = self.head_rois[i] if self.head_rois is not None else None
+        if head is not None and self.rois is not None and self.front_weight is not None \
+                and self.front_weight[i] < EYE_LINE_WEIGHT:  # fmt: skip
+            return Roi(head.center_xy, self.rois[i].size_wh.copy(), head.rotation_rad)
+        return lmk.roi_from_landmarks(self.points[i])
 
 
 class Pipeline(Closing):
@@ -80,7 +116,9 @@ class Pipeline(Closing):
     ``stream(source)``. Tracking state lives inside; ``reset()`` forgets it.
 
     ``config.model`` picks the face model: ``"kaocap"`` runs kaocap's own CNN (one network:
-    blendshapes, head rotation and landmarks from the face crop; see kaocap.models), and
+    blendshapes, head rotation and landmarks from the face crop; see kaocap.models) beside its
+    full-range head model on the same crop, which follows the head through a full turn
+    (kaocap.pose.fusion: ``Face.visible`` False while the face is turned away); and
     ``"mediapipe"`` MediaPipe's landmark network followed by its blendshape network.
     """
 
@@ -90,12 +128,15 @@ class Pipeline(Closing):
         self._detector = FaceDetector(self._open("detector", "mediapipe_face_detector", rt.detector, threads),
                                       self.config.detector)  # fmt: skip
         self._face_model: LearnedModel | None = None
+        self._head_model: LearnedModel | None = None
         self._landmarks = self._blendshapes = None
         if self.config.model == "kaocap":
             path = models.model_path(models.KAOCAP_FACE_MODEL)
             self._face_model = LearnedModel(path, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
             if not self._face_model.has_landmarks:
                 raise ModelError(f"{path.name} has no landmarks output: the pipeline cannot track with it")
+            head = models.model_path(models.KAOCAP_HEAD_MODEL)
+            self._head_model = LearnedModel(head, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
         else:
             self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
             self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
@@ -110,8 +151,9 @@ class Pipeline(Closing):
     @property
     def runtimes(self) -> dict[str, str]:
         """The runtime each network runs on."""
-        if self._face_model is not None:
-            return {"detector": self._detector.session.runtime, "face": self._face_model.session.runtime}
+        if self._face_model is not None and self._head_model is not None:
+            return {"detector": self._detector.session.runtime, "face": self._face_model.session.runtime,
+                    "head": self._head_model.session.runtime}  # fmt: skip
         return {"detector": self._detector.session.runtime, "landmarks": self._landmarks.runtime,
                 "blendshapes": self._blendshapes.runtime}  # fmt: skip
 
@@ -189,15 +231,32 @@ class Pipeline(Closing):
 
     def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
         start = time.perf_counter()
-        if self._face_model is not None:
+        if self._face_model is not None and self._head_model is not None:
             crops = roi_crops(image, rois, self._face_model.image_size)
-            out = self._face_model.run({"image": image_input(crops, self._face_model.image_size)})
-            assert out.landmarks is not None  # checked in __init__
+            feeds = {"image": image_input(crops, self._face_model.image_size)}
+            out = self._face_model.run(feeds)
+            assert out.landmarks is not None and out.rotation_6d is not None
             points = lmk.project(out.landmarks.reshape(len(rois), -1) * lmk.INPUT_SIZE, rois)
+            scores = self._presence(crops, timings)
+            rotation_6d, weight = fusion.unit_6d(out.rotation_6d), np.ones(len(rois), np.float32)
+            head_rois: list[Roi | None] = [None] * len(rois)
+            turned = (fusion.facing(out.rotation_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 for t in self._tracks])
+            if turned.any():
+                rows = np.flatnonzero(turned)
+                head = self._head_model.run({"image": feeds["image"][rows]})
+                assert head.roi is not None and head.presence is not None and head.rotation_6d is not None
+                rotation_6d[rows], weight[rows] = fusion.fuse_rotations(out.rotation_6d[rows], head.rotation_6d)
+                # A head seen from behind is no face to the detector: the head model vouches for it.
+                scores[rows] = np.maximum(scores[rows], head.presence)
+                for k, i in enumerate(rows):
+                    head_rois[i] = apply_roi(rois[i], head.roi[k])
+            for track, w in zip(self._tracks, weight):
+                track.front_weight = float(w)
             angles = np.array([r.rotation_rad for r in rois])
             timings["face"] = _ms(start)
-            return _Estimates(points, self._presence(crops, timings), out.blendshapes,
-                              crop_to_camera_rotation(out.rotation_crop, angles))  # fmt: skip
+            return _Estimates(points, scores, out.blendshapes,
+                              crop_to_camera_rotation(rotation_6d_to_matrix(rotation_6d), angles), weight, head_rois,
+                              rois)  # fmt: skip
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
@@ -219,9 +278,8 @@ class Pipeline(Closing):
     def _track(self, image: NDArray[np.uint8], timestamp_ms: int, timings: dict[str, float]) -> list[Face]:
         rois = [t.roi for t in self._tracks]
         est = self._estimate(image, rois, timings)
-        points, scores = est.points, est.scores
-        kept = [i for i, s in enumerate(scores) if s >= self.config.tracking.min_presence]
-        next_rois = {i: lmk.roi_from_landmarks(points[i]) for i in kept}
+        kept = [i for i, s in enumerate(est.scores) if s >= self.config.tracking.min_presence]
+        next_rois = {i: est.next_roi(i) for i in kept}
         kept = _dedupe(kept, [self._tracks[i].face_id for i in kept], [next_rois[i] for i in kept])
         faces = [self._face(self._tracks[i], est, i, image.shape, timestamp_ms, timings) for i in kept]
         kept = [i for i, face in zip(kept, faces) if face is not None]
@@ -234,8 +292,10 @@ class Pipeline(Closing):
         """One face's blendshapes, pose and filtering; None when no pose can be solved (a face
         a few px wide, as MediaPipe, which then gives no matrix either)."""
         height, width = shape[:2]
-        points, score = est.points[i], float(est.scores[i])
-        if est.blendshapes is None:
+        points, score, visible = est.points[i], float(est.scores[i]), est.visible(i)
+        if not visible:  # turned away: no shapes to measure (Face.visible)
+            values, valid = np.full(len(BLENDSHAPES), np.nan, np.float32), np.zeros(len(BLENDSHAPES), bool)
+        elif est.blendshapes is None:
             start = time.perf_counter()
             out = self._blendshapes.run({self._blendshapes.inputs[0].name: blend.network_input(points)})
             values, valid = blend.to_arkit(next(iter(out.values())))
@@ -247,21 +307,38 @@ class Pipeline(Closing):
         try:
             pose = estimate_head_pose(normalised, (width, height))
         except PoseEstimationError as exc:
-            log.debug("face %d dropped: %s", track.face_id, exc)
-            return None
+            if visible or track.translation_cm is None:
+                log.debug("face %d dropped: %s", track.face_id, exc)
+                return None
+            pose = HeadPose(est.rotations[i].astype(np.float32), track.translation_cm)
+        if visible:
+            track.translation_cm = pose.translation_cm
         if est.rotations is not None and USE_MODEL_ROTATION:
             pose = HeadPose(est.rotations[i].astype(np.float32), pose.translation_cm)
         timings["pose"] = timings.get("pose", 0.0) + _ms(start)
         if self._filtering:
             points, values, pose = _filter(track, self.config.filter, points, values, pose, timestamp_ms / 1000)
-        if self._calibration is not None:
+        if self._calibration is not None and visible:
             values = np.where(valid, self._calibration.apply(values), values).astype(np.float32)
+        pose = _continuous(track, pose)
         return Face(track.face_id, score, lmk.bounding_box(points), points.astype(np.float32),
-                    values.astype(np.float32), valid, pose, track.roi)  # fmt: skip
+                    values.astype(np.float32), valid, pose, track.roi, visible)  # fmt: skip
+
+
+def _continuous(track: _Track, pose: HeadPose) -> HeadPose:
+    """``pose`` with its quaternion's sign on the side of the track's previous one."""
+    quat = pose.quaternion_wxyz
+    if track.quaternion is not None and float(np.dot(track.quaternion, quat)) < 0:
+        pose = HeadPose(pose.rotation, pose.translation_cm, -pose.quaternion_sign)
+        quat = -quat
+    track.quaternion = quat
+    return pose
 
 
 def _filter(track: _Track, cfg: FilterConfig, points, values, pose: HeadPose, t_s: float):
-    """One Euro filtering of one face's outputs; the quaternion is kept on one hemisphere."""
+    """One Euro filtering of one face's outputs; the quaternion is kept on one hemisphere.
+    Blendshapes that are not measured (NaN: the face is turned away) pass unfiltered and the
+    next measured ones start the filter afresh."""
     if not track.filters:
         track.filters = {
             "points": OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff),
@@ -275,7 +352,10 @@ def _filter(track: _Track, cfg: FilterConfig, points, values, pose: HeadPose, t_
     smooth = track.filters["pose"](np.concatenate([quat, pose.translation_cm]), t_s)
     pose = HeadPose(quaternion_to_matrix(smooth[:4]).astype(np.float32), smooth[4:].astype(np.float32))
     points = track.filters["points"](points, t_s).astype(np.float32)
-    values = np.clip(track.filters["values"](values, t_s), 0, 1).astype(np.float32)
+    if np.isfinite(values).all():
+        values = np.clip(track.filters["values"](values, t_s), 0, 1).astype(np.float32)
+    else:
+        track.filters["values"].reset()
     return points, values, pose
 
 

@@ -17,7 +17,10 @@ Euler angles (degrees)
 * ``roll > 0``: the head tilts so that its top moves towards the image left (counter-clockwise
   as the viewer sees it).
 
-Quaternions are ``(w, x, y, z)`` with ``w >= 0``.
+Quaternions are ``(w, x, y, z)``. ``q`` and ``-q`` are the same rotation: a pose on its own has
+``w >= 0``; along a track the pipeline keeps each frame's sign on the previous frame's side
+(``HeadPose.quaternion_sign``), so a head turning through 180 deg never flips the quaternion.
+The rotation matrix is continuous by nature; only the Euler yaw wraps at +-180.
 """
 
 from __future__ import annotations
@@ -102,10 +105,13 @@ class HeadPose:
 
     rotation: (3, 3) float32, orthonormal, det +1.
     translation_cm: (3,) float32, the canonical face's origin in the camera frame, cm.
+    quaternion_sign: +1 or -1, the sign of :attr:`quaternion_wxyz` relative to the ``w >= 0``
+        one (the pipeline keeps a track's quaternions continuous with it).
     """
 
     rotation: NDArray[np.float32]
     translation_cm: NDArray[np.float32]
+    quaternion_sign: float = 1.0
 
     def __post_init__(self) -> None:
         _check("rotation", self.rotation, (3, 3))
@@ -131,8 +137,9 @@ class HeadPose:
 
     @property
     def quaternion_wxyz(self) -> NDArray[np.float64]:
-        """(4,) unit quaternion (w, x, y, z), w >= 0."""
-        return matrix_to_quaternion(self.rotation)
+        """(4,) unit quaternion (w, x, y, z): w >= 0 times :attr:`quaternion_sign`."""
+        q = matrix_to_quaternion(self.rotation)
+        return q if self.quaternion_sign > 0 else -q
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,11 @@ class Face:
         MediaPipe's network); such values are 0.
     pose: head pose in the camera frame.
     roi: the region the landmark network saw.
+    visible: False while the head is turned away so far that the face cannot be seen (kaocap's
+        own model follows the head through a full turn, kaocap.pose.fusion): the pose still
+        comes (from the full-range head model), the blendshapes are NaN with every
+        ``blendshapes_valid`` False, the landmarks are where the face would be (estimates),
+        ``to_dict`` writes the shapes as null and senders report the face as lost.
     """
 
     face_id: int
@@ -202,6 +214,7 @@ class Face:
     blendshapes_valid: NDArray[np.bool_]
     pose: HeadPose
     roi: Roi
+    visible: bool = True
 
     def __post_init__(self) -> None:
         _check("box", self.box, (4,))
@@ -223,7 +236,8 @@ class Face:
             "id": self.face_id,
             "score": round(self.score, 4),
             "box": [round(float(v), 2) for v in self.box],
-            "blendshapes": {n: round(float(v), 4) for n, v in zip(BLENDSHAPES, self.blendshapes)},
+            "visible": self.visible,
+            "blendshapes": {n: round(float(v), 4) if math.isfinite(v) else None for n, v in zip(BLENDSHAPES, self.blendshapes)},
             "blendshapes_missing": [n for n, ok in zip(BLENDSHAPES, self.blendshapes_valid) if not ok],
             "pose": {
                 "yaw_deg": round(yaw, 3),

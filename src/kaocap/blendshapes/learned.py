@@ -128,7 +128,8 @@ class LearnerOutput:
     """Per-face predictions. blendshapes (N, 52) 0..1; rotation_crop (N, 3, 3) head rotation in
     the upright crop's camera frame; translation_cm (N, 3) camera frame, cm; landmarks
     (N, 478, 3) crop-normalised, or None when the learner has no landmark head; roi (N, 4) and
-    presence (N,) from head learners, else None."""
+    presence (N,) from head learners, else None; rotation_6d (N, 6) the raw network output
+    behind rotation_crop (kaocap.pose.fusion mixes two networks' before Gram-Schmidt)."""
 
     blendshapes: NDArray[np.float32]
     rotation_crop: NDArray[np.float64]
@@ -136,6 +137,7 @@ class LearnerOutput:
     landmarks: NDArray[np.float32] | None = None
     roi: NDArray[np.float32] | None = None
     presence: NDArray[np.float32] | None = None
+    rotation_6d: NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.blendshapes)
@@ -194,6 +196,7 @@ class LearnedModel:
             rotation_6d_to_matrix(out["rotation_6d"]),
             np.asarray(out["translation_cm"], np.float32),
             *(np.asarray(out[k], np.float32) if k in out else None for k in (LANDMARKS_OUTPUT, *HEAD_OUTPUTS)),
+            np.asarray(out["rotation_6d"], np.float32),
         )
 
     def predict(self, *, crops: NDArray | None = None, mesh: NDArray | None = None) -> LearnerOutput:

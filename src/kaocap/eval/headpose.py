@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kaocap.blendshapes.features import camera_to_crop_rotation, crop_to_camera_rotation
-from kaocap.blendshapes.learned import LearnedModel, roi_crops
+from kaocap.blendshapes.learned import LearnedModel, roi_crops, rotation_6d_to_matrix
 from kaocap.eval.learners_metrics import euler_errors_deg, geodesic_deg, yaw_pitch_deg
 from kaocap.types import Roi
 
@@ -39,13 +39,17 @@ HEAD_BOX_SCALE = 1.2
 
 @dataclass
 class YawBin:
-    """One |yaw| range: samples, the model's MAE, the landmark path's MAE and coverage."""
+    """One |yaw| range: samples, the face model's MAE, the landmark path's MAE and coverage, and
+    (with a head model) the head model's MAE on head crops and the fused pose's as the pipeline
+    takes it (kaocap.pose.fusion)."""
 
     label: str
     n: int
     model_mae: float
     landmark_mae: float
     landmark_found: float
+    head_mae: float = float("nan")
+    fused_mae: float = float("nan")
 
 
 @dataclass
@@ -74,35 +78,146 @@ class HeadposeReport:
     aflw_model_mae: float = float("nan")
     aflw_landmark_mae: float = float("nan")
     aflw_faces: int = 0
+    aflw_fused_mae: float = float("nan")
+    tracked: list[TrackedTurn] = field(default_factory=list)
+    fused_ms: float = float("nan")
+    landmark_network_ms: float = float("nan")
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def synthetic_bins(model: LearnedModel, render_data: Path, split: str = "test") -> list[YawBin]:
-    """Rotation errors by |yaw| on the held-out renders, the model vs the stored teacher pose."""
+def _run(model: LearnedModel, crops: NDArray[np.uint8]):
+    """LearnerOutput fields over all crops, in blocks of 256: (raw 6D (N, 6), rotation_crop)."""
+    outs = [model.predict(crops=crops[i : i + 256]) for i in range(0, len(crops), 256)]
+    return np.concatenate([o.rotation_6d for o in outs]), np.concatenate([o.rotation_crop for o in outs])
+
+
+def synthetic_bins(model: LearnedModel, render_data: Path, split: str = "test", head: LearnedModel | None = None) -> list[YawBin]:
+    """Rotation errors by |yaw| on the held-out renders: the face model on its (eye-line) crops,
+    the landmark path (the stored teacher pose), and with ``head`` the head model on head crops
+    (kaocap.pose.head) and the fused pose as the pipeline takes it (the face model alone while it
+    sees the face within HEAD_MODEL_FACING; the eye-line crop while the front weight is >=
+    EYE_LINE_WEIGHT, else the head crop), all in the camera frame."""
+    from kaocap.pipeline import EYE_LINE_WEIGHT, HEAD_MODEL_FACING
+    from kaocap.pose import fusion
+    from kaocap.pose.head import head_crops
     from kaocap.train.samples import load_samples
 
     s = load_samples([render_data], split, image_size=model.image_size, kinds=["render"])
-    pred = np.concatenate([model.predict(crops=s.crops[i : i + 256]).rotation_crop for i in range(0, len(s), 256)])
-    yaw = np.abs(yaw_pitch_deg(s.rotation_crop)[:, 0])
-    model_err = euler_errors_deg(pred, s.rotation_crop).mean(axis=1)
+    true = crop_to_camera_rotation(s.rotation_crop, s.roi[:, 4])
+    front6, pred = _run(model, s.crops)
+    yaw = np.abs(yaw_pitch_deg(true)[:, 0])
+    model_err = euler_errors_deg(crop_to_camera_rotation(pred, s.roi[:, 4]), true).mean(axis=1)
     teacher_err = euler_errors_deg(s.teacher_rotation_crop, s.rotation_crop).mean(axis=1)
+    head_err = fused_err = np.full(len(s), np.nan)
+    if head is not None:
+        crops, rois = head_crops(s.crops, s.landmarks, s.rotation_crop)
+        angle = s.roi[:, 4] + rois[:, 3]
+        rear6, head_pred = _run(head, crops)
+        head_err = euler_errors_deg(crop_to_camera_rotation(head_pred, angle), true).mean(axis=1)
+        fused_head, w = fusion.fuse_rotations(_run(model, crops)[0], rear6)
+        fused_eye, _ = fusion.fuse_rotations(front6, _run(head, s.crops)[0])
+        fused_eye = np.where((fusion.facing(front6) >= HEAD_MODEL_FACING)[:, None], fusion.unit_6d(front6), fused_eye)
+        eye = (w >= EYE_LINE_WEIGHT) | (fusion.facing(front6) >= HEAD_MODEL_FACING)
+        fused = np.where(eye[:, None, None], crop_to_camera_rotation(rotation_6d_to_matrix(fused_eye), s.roi[:, 4]),
+                         crop_to_camera_rotation(rotation_6d_to_matrix(fused_head), angle))  # fmt: skip
+        fused_err = euler_errors_deg(fused, true).mean(axis=1)
     rows = []
     for lo, hi in YAW_BINS:
         sel = (yaw >= lo) & (yaw <= hi if hi == 180 else yaw < hi)
         found = sel & np.isfinite(teacher_err)
         rows.append(YawBin(f"{lo}-{hi}", int(sel.sum()), _mean(model_err[sel]), _mean(teacher_err[found]),
-                           float(found.sum() / max(1, sel.sum()))))  # fmt: skip
+                           float(found.sum() / max(1, sel.sum())), _mean(head_err[sel]), _mean(fused_err[sel])))  # fmt: skip
     return rows
 
 
-def render_turn(identity: int, step_deg: float = TURN_STEP_DEG) -> list:
+def render_turn(identity: int, step_deg: float = TURN_STEP_DEG, *, background_seed: int | None = None,
+                start_deg: float = -180.0) -> list:  # fmt: skip
     """Renders (kaocap.data.render.RenderSample) of identity ``identity`` turning through 360
-    degrees of yaw, neutral face, level head, studio light."""
+    degrees of yaw from ``start_deg``, neutral face, level head, studio light; a background per
+    frame, or one for all (``background_seed``: a camera watching a person turn)."""
     from kaocap.data.render import HeadRenderer
 
+    yaws = (start_deg + 180.0 + np.arange(0.0, 360.0, step_deg)) % 360.0 - 180.0
     with HeadRenderer() as renderer:
-        return [renderer.render(renderer.make_params(identity=identity, yaw_deg=float(y), seed=k))
-                for k, y in enumerate(np.arange(-180.0, 180.0, step_deg))]  # fmt: skip
+        return [renderer.render(renderer.make_params(identity=identity, yaw_deg=float(y),
+                                                     seed=k if background_seed is None else background_seed))
+                for k, y in enumerate(yaws)]  # fmt: skip
+
+
+@dataclass
+class TrackedTurn:
+    """The pipeline (kaocap's model, tracking, no smoothing) on a sequence: frames, frames with
+    exactly one face, the face ids seen, per frame the true yaw (NaN on real clips), whether the
+    face was reported visible and the rotation error (deg, NaN where untracked or unlabelled),
+    and the largest step of the reported rotation between consecutive tracked frames (deg)
+    where the true step is under 5 deg, and how often the quaternion changed sign."""
+
+    name: str
+    frames: int
+    tracked: int
+    face_ids: list[int]
+    yaw_true: NDArray[np.float64]
+    visible: NDArray[np.bool_]
+    error_deg: NDArray[np.float64]
+    max_step_deg: float
+    quaternion_flips: int
+
+    @property
+    def followed(self) -> bool:
+        """One face, with one id, in every frame, and no quaternion flip."""
+        return self.tracked == self.frames and len(self.face_ids) == 1 and self.quaternion_flips == 0
+
+    @property
+    def smooth(self) -> bool:
+        """No step over MAX_JUMP_DEG where the true step is small (the issue's turn target)."""
+        return self.max_step_deg <= MAX_JUMP_DEG
+
+
+def track_sequence(name: str, frames, rotations_true: NDArray | None = None, model: str = "kaocap") -> TrackedTurn:
+    """Run the pipeline over ``frames`` (RGB images) with tracking and score it; the true
+    rotations (N, 3, 3), where known, give the errors and which steps count."""
+    from kaocap import Pipeline
+    from kaocap.config import FilterConfig, PipelineConfig
+
+    rots, quats, visible, ids, tracked = [], [], [], [], 0
+    with Pipeline(PipelineConfig(model=model, filter=FilterConfig(enabled=False))) as pipe:
+        for i, image in enumerate(frames):
+            faces = pipe(image, i * 33 + 1).faces
+            tracked += len(faces) == 1
+            face = faces[0] if faces else None
+            ids += [face.face_id] if face is not None else []
+            rots.append(face.pose.rotation.astype(np.float64) if face is not None else np.full((3, 3), np.nan))
+            quats.append(face.pose.quaternion_wxyz if face is not None else np.full(4, np.nan))
+            visible.append(face is not None and face.visible)
+    rot, quat = np.stack(rots), np.stack(quats)
+    steps = geodesic_deg(rot[1:], rot[:-1])
+    if rotations_true is not None:
+        true = np.asarray(rotations_true, np.float64)
+        steps = np.where(geodesic_deg(true[1:], true[:-1]) < 5.0, steps, 0.0)
+        error, yaw = geodesic_deg(rot, true), yaw_pitch_deg(true)[:, 0]
+    else:
+        error = yaw = np.full(len(rot), np.nan)
+    flips = int(np.sum(np.sum(quat[1:] * quat[:-1], axis=1) < 0))
+    return TrackedTurn(name, len(rot), tracked, sorted(set(ids)), yaw, np.array(visible), error,
+                       float(np.nanmax(steps)) if np.isfinite(steps).any() else float("nan"), flips)  # fmt: skip
+
+
+def track_rendered_turn(samples: list) -> TrackedTurn:
+    """:func:`track_sequence` on a rendered turn (:func:`render_turn`), ending where it began."""
+    samples = [*samples, samples[0]]
+    return track_sequence("rendered 360 deg turn", [s.image for s in samples], np.stack([s.pose.rotation for s in samples]))
+
+
+def track_clips(paths: list[Path], max_frames: int = 300) -> list[TrackedTurn]:
+    """:func:`track_sequence` on real clips (their first ``max_frames`` frames)."""
+    from kaocap.capture import open_source
+
+    out = []
+    for path in paths:
+        with open_source(str(path)) as source:
+            frames = [f.image for _, f in zip(range(max_frames), source)]
+        out.append(track_sequence(Path(path).name, frames))
+    return out
 
 
 def turn_result(model: LearnedModel, samples: list) -> Turn:
@@ -184,15 +299,23 @@ def contact_sheet(model: LearnedModel, turn: list, headpose_dir: Path | None, pa
 
 
 def evaluate_headpose(model_path: Path, render_data: Path, out: Path, *, headpose_dir: Path | None = None,
-                      turn_identity: int | None = None) -> HeadposeReport:  # fmt: skip
-    """The whole report; writes ``report.md`` and ``headpose_sheet.png`` into ``out``."""
+                      turn_identity: int | None = None, head_path: Path | None = None,
+                      clips: list[Path] | None = None) -> HeadposeReport:  # fmt: skip
+    """The whole report; writes ``report.md`` and ``headpose_sheet.png`` into ``out``. With a
+    head model: its column and the fused one, the pipeline tracking the rendered turn (and
+    ``clips``), and the fused graph's latency against MediaPipe's landmark network."""
     model = LearnedModel(model_path)
-    report = HeadposeReport(model.card.get("model_id", model_path.stem), synthetic_bins(model, render_data), None)
+    head = LearnedModel(head_path) if head_path is not None else None
+    report = HeadposeReport(model.card.get("model_id", model_path.stem), synthetic_bins(model, render_data, head=head), None)
     identity = _held_out_identity(render_data) if turn_identity is None else turn_identity
     samples = render_turn(identity)
     report.turn = turn_result(model, samples)
     if headpose_dir is not None and Path(headpose_dir).is_dir():
-        _aflw(model, Path(headpose_dir), report)
+        _aflw(model, Path(headpose_dir), report, head)
+    if head is not None:
+        report.tracked = [track_rendered_turn(render_turn(identity, 4.0, background_seed=5, start_deg=0.0)),
+                          *track_clips(list(clips or []))]  # fmt: skip
+        report.fused_ms, report.landmark_network_ms = fused_latency(model_path, head_path)
     out.mkdir(parents=True, exist_ok=True)
     report.files = {"markdown": out / "report.md", "sheet": out / "headpose_sheet.png"}
     contact_sheet(model, samples, headpose_dir, report.files["sheet"])
@@ -200,17 +323,46 @@ def evaluate_headpose(model_path: Path, render_data: Path, out: Path, *, headpos
     return report
 
 
-def _aflw(model: LearnedModel, headpose_dir: Path, report: HeadposeReport) -> None:
+def fused_latency(front: Path, rear: Path, repeats: int = 200) -> tuple[float, float]:
+    """(fused head-pose graph, MediaPipe's landmark network): median ms per call, batch 1, one
+    thread, each on OpenVINO (the faster runtime here for both), measured in this run."""
+    import tempfile
+
+    from kaocap import models
+    from kaocap.eval.learners import time_call
+    from kaocap.export._onnx import require_onnx
+    from kaocap.export.headpose import fuse_head_pose
+    from kaocap.runtime import open_session
+
+    onnx = require_onnx()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "headpose.onnx"
+        onnx.save(fuse_head_pose(front, rear), str(path))
+        fused = open_session(path, "openvino", threads=1)
+        image = {"image": rng.random((1, 3, 128, 128), dtype=np.float32)}
+        fused_ms = time_call(lambda: fused.run(image), repeats)
+    landmarks = open_session(models.model_path("mediapipe_face_landmarks"), "openvino", threads=1)
+    crop = {landmarks.inputs[0].name: rng.random((1, 256, 256, 3), dtype=np.float32)}
+    return fused_ms, time_call(lambda: landmarks.run(crop), repeats)
+
+
+def _aflw(model: LearnedModel, headpose_dir: Path, report: HeadposeReport, head: LearnedModel | None = None) -> None:
     from kaocap.eval.learners_aflw import load_aflw_faces
+    from kaocap.pose import fusion
 
     faces = load_aflw_faces(headpose_dir)
     if not len(faces.yaw_deg):
         return
-    rot = crop_to_camera_rotation(model.predict(crops=faces.crops).rotation_crop, faces.roi_rotation_rad)
-    yaw = yaw_pitch_deg(rot)[:, 0]
+    front = model.predict(crops=faces.crops)
+    yaw = yaw_pitch_deg(crop_to_camera_rotation(front.rotation_crop, faces.roi_rotation_rad))[:, 0]
     report.aflw_model_mae = float(np.mean(np.abs(yaw - faces.yaw_deg)))
     report.aflw_landmark_mae = float(np.mean(np.abs(faces.mediapipe_yaw_deg - faces.yaw_deg)))
     report.aflw_faces = len(faces.yaw_deg)
+    if head is not None:
+        fused, _ = fusion.fuse_rotations(front.rotation_6d, head.predict(crops=faces.crops).rotation_6d)
+        fused_yaw = yaw_pitch_deg(crop_to_camera_rotation(rotation_6d_to_matrix(fused), faces.roi_rotation_rad))[:, 0]
+        report.aflw_fused_mae = float(np.mean(np.abs(fused_yaw - faces.yaw_deg)))
 
 
 def _held_out_identity(render_data: Path) -> int:
@@ -231,13 +383,27 @@ def format_report(report: HeadposeReport) -> list[str]:
     from kaocap.eval.learners_report import _f as f
     lines = [f"# kaocap eval --task headpose: {report.model}", "",
              "Held-out synthetic identities, rotation MAE (mean of yaw, pitch, roll, deg) by |yaw|:", "",
-             "| abs yaw deg | renders | kaocap model | landmark path (where found) | landmark path found |",
-             "|---|---|---|---|---|"]  # fmt: skip
+             ("| abs yaw deg | renders | face model | head model (head crops) | fused, as the pipeline | "
+              "landmark path (where found) | landmark path found |"),
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for b in report.bins:
-        lines.append(f"| {b.label} | {b.n} | {f(b.model_mae, 2)} | {f(b.landmark_mae, 2)} | {100 * b.landmark_found:.0f}% |")
+        lines.append(f"| {b.label} | {b.n} | {f(b.model_mae, 2)} | {f(b.head_mae, 2)} | {f(b.fused_mae, 2)} | "
+                     f"{f(b.landmark_mae, 2)} | {100 * b.landmark_found:.0f}% |")  # fmt: skip
     if report.aflw_faces:
-        lines += ["", (f"AFLW2000 ({report.aflw_faces} labelled images), yaw MAE: kaocap model "
-                       f"{f(report.aflw_model_mae, 2)}, landmark path {f(report.aflw_landmark_mae, 2)} deg.")]  # fmt: skip
+        lines += ["", (f"AFLW2000 ({report.aflw_faces} labelled images), yaw MAE: face model "
+                       f"{f(report.aflw_model_mae, 2)}, fused {f(report.aflw_fused_mae, 2)}, "
+                       f"landmark path {f(report.aflw_landmark_mae, 2)} deg.")]  # fmt: skip
+    if np.isfinite(report.fused_ms):
+        lines += ["", (f"Latency (OpenVINO, batch 1, 1 thread, this run): fused head-pose graph {f(report.fused_ms, 2)} ms, "
+                       f"MediaPipe's landmark network {f(report.landmark_network_ms, 2)} ms.")]  # fmt: skip
+    if report.tracked:
+        lines += ["", "The pipeline (kaocap's models, tracking, no smoothing) through whole sequences:", "",
+                  ("| sequence | frames | tracked | face ids | shown not visible | largest step deg (limit 15) "
+                   "| quaternion flips | median error deg | followed |"), "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for t in report.tracked:
+            lines.append(f"| {t.name} | {t.frames} | {t.tracked} | {len(t.face_ids)} | {int((~t.visible).sum())} | "
+                         f"{f(t.max_step_deg, 1)} | {t.quaternion_flips} | {f(float(np.nanmedian(t.error_deg)) if np.isfinite(t.error_deg).any() else float('nan'), 1)} "
+                         f"| {'yes' if t.followed else 'NO'} |")  # fmt: skip
     if report.turn is not None:
         t = report.turn
         lines += ["", (f"Rendered 360 deg turn ({len(t.yaw_true)} frames, {TURN_STEP_DEG:g} deg apart): median error "

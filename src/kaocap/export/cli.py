@@ -1,4 +1,5 @@
-"""``kaocap export …`` and ``kaocap fuse``: each subcommand calls one public function.
+"""``kaocap export …``, ``kaocap fuse`` and ``kaocap fuse-headpose``: each subcommand calls one
+public function.
 
 Registered in :func:`kaocap.cli.build_parser` with ``add_export_parsers(sub)``.
 """
@@ -51,6 +52,15 @@ def add_export_parsers(sub: argparse._SubParsersAction) -> None:
                       help="also run the written file on this runtime and compare (repeatable)")
     fuse.set_defaults(func=cmd_fuse)
 
+    head = sub.add_parser("fuse-headpose", help="kaocap's face model (front range) and head model (full range) "
+                          "as one ONNX graph with a mask-weighted pose, DMHead-style, batch N")  # fmt: skip
+    head.add_argument("-o", "--out", required=True, help="fused .onnx to write (only after the parity check)")
+    head.add_argument("--front", help="front-range branch .onnx (default: kaocap's face model)")
+    head.add_argument("--rear", help="full-range branch .onnx with roi and presence outputs (default: kaocap's head model)")
+    head.add_argument("--check-runtime", action="append", default=[], choices=("onnxruntime", "openvino"),
+                      help="also run the written file on this runtime and compare (repeatable)")
+    head.set_defaults(func=cmd_fuse_headpose)
+
 
 def _values(name: str, values: list[float]) -> float | tuple[float, float, float]:
     if len(values) == 1:
@@ -81,6 +91,20 @@ def cmd_export_model(args: argparse.Namespace) -> int:
         raise ConfigError("tflite-int8 needs --calibration-images (real faces to calibrate on)")
     crops = face_crops(args.calibration_images, size)
     print(export_model(args.onnx, args.out, crops, formats).format())
+    return 0
+
+
+def cmd_fuse_headpose(args: argparse.Namespace) -> int:
+    from kaocap import models
+    from kaocap.export.headpose import fuse_head_pose_files
+    from kaocap.export.stats import graph_stats
+
+    front = args.front or models.model_path(models.KAOCAP_FACE_MODEL)
+    rear = args.rear or models.model_path(models.KAOCAP_HEAD_MODEL)
+    report = fuse_head_pose_files(front, rear, args.out, runtimes=tuple(args.check_runtime))
+    print(f"wrote {args.out}")
+    print(report)
+    print(graph_stats(args.out).format())
     return 0
 
 

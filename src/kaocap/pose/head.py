@@ -61,6 +61,29 @@ def relative_roi(target: NDArray[np.floating], crop: NDArray[np.floating]) -> ND
     return np.stack([dx, dy, np.log(t[:, 2] / k[:, 2]), wrap(t[:, 3] - k[:, 3])], axis=1).astype(np.float32)
 
 
+def recut(crops: NDArray[np.uint8], rois: NDArray[np.floating]) -> NDArray[np.uint8]:
+    """(N, S, S, 3) crops of ``crops`` (N, S, S, 3) through ``rois`` (N, 4: centre x, y, side,
+    rotation, in the crops' px), bilinear, border replicated as every kaocap crop."""
+    import cv2
+
+    size = crops.shape[1]
+    out = np.empty_like(crops)
+    for i, (cx, cy, side, theta) in enumerate(np.asarray(rois, np.float64)):
+        roi = Roi(np.array([cx, cy], np.float32), np.array([side, side], np.float32), float(theta))
+        cv2.warpAffine(crops[i], roi.crop_matrix(size), (size, size), dst=out[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return out
+
+
+def head_crops(crops: NDArray[np.uint8], landmarks: NDArray[np.floating],
+               rotation_crop: NDArray[np.floating]) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:  # fmt: skip
+    """Face crops (N, S, S, 3) re-cut on their head ROIs, from crop-normalised landmarks
+    (N, 478, 3) and the rotations as the crops see them: (head crops, the head ROIs in the
+    face crops' px (N, 4)). A head crop's rotation is ``rotation_z(rois[:, 3]) @ rotation_crop``."""
+    rois = head_rois(np.asarray(landmarks, np.float64) * crops.shape[1], rotation_crop)
+    return recut(crops, rois), rois
+
+
 def apply_roi(roi: Roi, out: NDArray[np.floating]) -> Roi:
     """The image ROI that a head learner's ``roi`` output ``out`` (4,) names, read on ``roi``'s crop."""
     dx, dy, log_scale, dtheta = (float(v) for v in out)

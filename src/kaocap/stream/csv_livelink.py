@@ -170,10 +170,11 @@ class LiveLinkCsvWriter(Closing):
         self._write_row(LIVELINK_HEADER)
 
     def write(self, result: FrameResult) -> None:
-        """Append one row for the first face of ``result``; a frame without a face is skipped."""
+        """Append one row for the first face of ``result``; a frame without a face (or with
+        the head turned away, ``Face.visible`` False) is skipped."""
         if self._file is None:
             raise OutputError(f"{self.path}: writer is closed")
-        if not result.faces:
+        if not result.faces or not result.faces[0].visible:
             self.frames_skipped += 1
             return
         values = face_to_livelink(result.faces[0])

@@ -67,7 +67,7 @@ def draw_overlay(image: NDArray, result: FrameResult) -> NDArray[np.uint8]:
         _draw_landmarks(canvas, face, scale)
         _draw_box(canvas, face, scale)
         _draw_axes(canvas, face, scale)
-    if result.faces:
+    if result.faces and result.faces[0].visible:  # a face turned away has no shapes to show
         _draw_bars(canvas, result.faces[0])
     info = f"{result.timestamp_ms} ms  {len(result.faces)} face(s)"
     _text(canvas, info, (4, canvas.shape[0] - 6), 0.45 * max(scale, 0.5))

@@ -112,7 +112,9 @@ def sender_frame(result: FrameResult) -> SenderFrame:
     cached_result, cached = _last
     if cached_result is result and cached is not None:
         return cached
-    frame = face_frame(result.faces[0], result.timestamp_ms) if result.faces else None
+    face = result.faces[0] if result.faces else None
+    # A head turned away has a pose but no face: every protocol's own "face lost" (Face.visible).
+    frame = face_frame(face, result.timestamp_ms) if face is not None and face.visible else None
     frame = frame or SenderFrame(result.timestamp_ms, False)
     _last = (result, frame)
     return frame

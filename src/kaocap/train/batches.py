@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -18,7 +17,6 @@ from kaocap.blendshapes.features import geometric_features, normalise_mesh, rota
 from kaocap.pose import head
 from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch
 from kaocap.train.samples import SampleSet
-from kaocap.types import Roi
 
 _CHUNK = 4096
 
@@ -90,11 +88,7 @@ def head_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Generat
         jitter[:, :2] += rng.uniform(-cfg.shift, cfg.shift, (n, 2)) * target[:, 2:3]
         jitter[:, 2] *= np.exp(rng.uniform(-cfg.scale, cfg.scale, n))
         jitter[:, 3] += np.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg, n))
-    out = np.empty_like(crops)
-    for i, (cx, cy, side, theta) in enumerate(jitter):
-        roi = Roi(np.array([cx, cy], np.float32), np.array([side, side], np.float32), float(theta))
-        cv2.warpAffine(crops[i], roi.crop_matrix(size), (size, size), dst=out[i], flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    out = head.recut(crops, jitter)
     labels["rotation_crop"] = torch.from_numpy((rotation_z(jitter[:, 3]) @ rot).astype(np.float32))
     labels["landmarks"] = torch.full_like(labels["landmarks"], float("nan"))
     labels["roi"] = torch.from_numpy(head.relative_roi(target, jitter))
@@ -117,10 +111,9 @@ class NegativeCrops:
     bank, kaocap.data.render_shards.default_bank) or, without photos, procedural backgrounds."""
 
     def __init__(self, seed: int = 0) -> None:
+        from kaocap.data._render.appearance import noise_texture
         from kaocap.data.render import RenderConfig
         from kaocap.data.render_shards import default_bank
-
-        from kaocap.data._render.appearance import noise_texture
 
         self.bank = default_bank(RenderConfig(seed=seed))
         self._noise = noise_texture(seed=seed)

@@ -71,6 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_headpose(args: argparse.Namespace, headpose_dir: Path | None) -> int:
+    from kaocap import models
     from kaocap.data import shards
     from kaocap.eval.headpose import evaluate_headpose, format_report
     from kaocap.eval.learners import discover
@@ -81,9 +82,19 @@ def _eval_headpose(args: argparse.Namespace, headpose_dir: Path | None) -> int:
     renders = [Path(d) for d in args.data if any(str(s["kind"][0]) == "render" for s in shards.iter_shards(Path(d), args.split))]
     if not renders:
         raise _usage(f"--task headpose needs a render dataset with a {args.split} split in --data")
-    card = images[0]
-    model = card.with_name(card.name.removesuffix(".card.json") + ".onnx")
-    report = evaluate_headpose(model, renders[0], Path(args.out), headpose_dir=headpose_dir)
+    def onnx(card: Path) -> Path:
+        return card.with_name(card.name.removesuffix(".card.json") + ".onnx")
+
+    def family(card: Path) -> str | None:
+        return json.loads(card.read_text()).get("family")
+
+    faces = [c for c in images if family(c) != "head"]
+    if not faces:
+        raise _usage("--task headpose needs a face model (an image learner that is not a head model) in --models")
+    heads = [onnx(c) for c in images if family(c) == "head"]
+    head = heads[0] if heads else models.model_path(models.KAOCAP_HEAD_MODEL)
+    report = evaluate_headpose(onnx(faces[0]), renders[0], Path(args.out), headpose_dir=headpose_dir, head_path=head,
+                               clips=[Path(c) for c in args.clips or []])  # fmt: skip
     print("\n".join(format_report(report)))
     print("  wrote " + ", ".join(str(p) for p in report.files.values()))
     return 0
@@ -130,6 +141,8 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-aflw", action="store_true", help="skip the AFLW2000 column")
     e.add_argument("--no-mediapipe", action="store_true", help="leave MediaPipe's row out")
     e.add_argument("--repeats", type=int, default=100, help="timed runs per latency figure (default 100)")
+    e.add_argument("--clips", nargs="+", metavar="VIDEO",
+                   help="--task headpose: real clips to track through (the ones with the largest turns)")
     e.add_argument("--task", choices=("blendshapes", "headpose"), default="blendshapes",
                    help="blendshapes: SuperCV's table (default); headpose: full-range rotation of the first "
                         "image learner by yaw range, AFLW2000, a rendered 360 deg turn, a contact sheet")  # fmt: skip
