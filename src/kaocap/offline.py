@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from kaocap.config import PipelineConfig
 from kaocap.errors import ConfigError, InputError, KaocapError
+from kaocap.runtime import opencv_threads
 
 log = logging.getLogger(__name__)
 
@@ -212,10 +213,11 @@ def process_group(jobs: Sequence[Job], config: PipelineConfig, max_frames: int |
             on_done(results[i])
 
     threads = [threading.Thread(target=work, args=(i,), name=f"clip-{i}") for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with opencv_threads(config.runtime.threads):  # the crops' warps: OpenCV's pool spins
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     log.debug("networks: %d rows in %d calls", batcher.rows, batcher.calls)
     return [r for r in results if r is not None]
 
