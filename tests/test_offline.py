@@ -218,3 +218,19 @@ def test_bench_offline_counts_faces_on_the_decoded_frames(clips):
     assert [(r.engine, r.processes, r.frames, r.faces) for r in rows] == [("kaocap", 1, 3, 3)]
     table = format_offline([OfflineRow("kaocap", 2, 10, 10, 1.0, 2.0), OfflineRow("MediaPipe IMAGE", 2, 10, 10, 4.0, 6.0)])
     assert table.splitlines()[-1].split()[-2:] == ["4.00x", "3.00x"]
+
+
+def test_a_stopped_clip_ends_at_a_whole_frame(clips, tmp_path):
+    """What process_group does on Ctrl-C: every clip stops before its next frame."""
+    from kaocap.bench import load_frames
+    from kaocap.capture import Frame
+    from kaocap.offline import _run_clip, _shared_pipeline
+
+    stop = threading.Event()
+    shared = _shared_pipeline(offline_config(PipelineConfig(model="kaocap")), Batcher(1))
+    decoded = tuple(Frame(f, 40 * i, i) for i, f in enumerate(load_frames(str(clips[0]), 5)))
+    r = _run_clip(Job(str(clips[0]), str(tmp_path / "a.jsonl"), decoded), shared, None, stop)
+    assert r.error is None and r.frames == 5  # not stopped
+    stop.set()
+    r = _run_clip(Job(str(clips[0]), str(tmp_path / "b.jsonl"), decoded), shared, None, stop)
+    assert r.error == "interrupted" and r.frames == 0 and (tmp_path / "b.jsonl").read_text() == ""

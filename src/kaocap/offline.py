@@ -200,10 +200,11 @@ def process_group(jobs: Sequence[Job], config: PipelineConfig, max_frames: int |
     except KaocapError as err:
         return [ClipResult(j.clip, j.output, error=str(err)) for j in jobs]
     results: list[ClipResult | None] = [None] * len(jobs)
+    stop = threading.Event()  # set on Ctrl-C: every clip stops after its frame, outputs whole
 
     def work(i: int) -> None:
         try:
-            results[i] = _run_clip(jobs[i], shared, max_frames)
+            results[i] = _run_clip(jobs[i], shared, max_frames, stop)
         except Exception as err:  # a bug, not bad input: this clip fails alone
             log.debug("clip %s failed", jobs[i].clip, exc_info=True)
             results[i] = ClipResult(jobs[i].clip, jobs[i].output, error=f"{type(err).__name__}: {err}")
@@ -216,8 +217,14 @@ def process_group(jobs: Sequence[Job], config: PipelineConfig, max_frames: int |
     with opencv_threads(config.runtime.threads):  # the crops' warps: OpenCV's pool spins
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:
+            stop.set()
+            for t in threads:
+                t.join()
+            raise
     log.debug("networks: %d rows in %d calls", batcher.rows, batcher.calls)
     return [r for r in results if r is not None]
 
@@ -238,7 +245,7 @@ class _Frames:
         pass
 
 
-def _run_clip(job: Job, shared, max_frames: int | None) -> ClipResult:
+def _run_clip(job: Job, shared, max_frames: int | None, stop: threading.Event) -> ClipResult:
     """One clip, tracked frame by frame into its JSON Lines by a copy of the ``shared``
     pipeline (:func:`_shared_pipeline`) with its own tracking state. Errors are returned,
     never raised."""
@@ -257,6 +264,8 @@ def _run_clip(job: Job, shared, max_frames: int | None) -> ClipResult:
         with contextlib.closing(src), pipe, _jsonl_writer()(job.output, landmarks=True) as out:
             pipe.use_source(src)
             for frame in itertools.islice(src, max_frames):
+                if stop.is_set():
+                    return ClipResult(job.clip, job.output, *counts, time.perf_counter() - start, "interrupted")
                 result = pipe.process(frame)
                 out.write(result)
                 counts[0], counts[1], counts[2] = counts[0] + 1, counts[1] + bool(result.faces), counts[2] + len(result.faces)
