@@ -238,20 +238,7 @@ class Pipeline(Closing):
             assert out.landmarks is not None and out.rotation_6d is not None
             points = lmk.project(out.landmarks.reshape(len(rois), -1) * lmk.INPUT_SIZE, rois)
             scores = self._presence(crops, timings)
-            rotation_6d, weight = fusion.unit_6d(out.rotation_6d), np.ones(len(rois), np.float32)
-            head_rois: list[Roi | None] = [None] * len(rois)
-            turned = (fusion.facing(out.rotation_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 for t in self._tracks])
-            if turned.any():
-                rows = np.flatnonzero(turned)
-                head = self._head_model.run({"image": feeds["image"][rows]})
-                assert head.roi is not None and head.presence is not None and head.rotation_6d is not None
-                rotation_6d[rows], weight[rows] = fusion.fuse_rotations(out.rotation_6d[rows], head.rotation_6d)
-                # A head seen from behind is no face to the detector: the head model vouches for it.
-                scores[rows] = np.maximum(scores[rows], head.presence)
-                for k, i in enumerate(rows):
-                    head_rois[i] = apply_roi(rois[i], head.roi[k])
-            for track, w in zip(self._tracks, weight):
-                track.front_weight = float(w)
+            rotation_6d, weight, head_rois = self._head_pass(feeds["image"], out.rotation_6d, rois, scores)
             angles = np.array([r.rotation_rad for r in rois])
             timings["face"] = _ms(start)
             return _Estimates(points, scores, out.blendshapes,
@@ -262,6 +249,27 @@ class Pipeline(Closing):
         points = lmk.project(raw.reshape(len(rois), -1), rois)
         timings["landmarks"] = _ms(start)
         return _Estimates(points, lmk.presence(logits))
+
+    def _head_pass(self, images: NDArray[np.float32], front_6d: NDArray[np.float32], rois: list[Roi],
+                   scores: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32], list[Roi | None]]:  # fmt: skip
+        """The head model on the faces turned away (HEAD_MODEL_FACING, or not fully frontal last
+        frame): (fused unit 6D rotations (N, 6), front weights (N,), head ROIs, None where it did
+        not run); ``scores`` of those faces are raised to the head model's presence in place (a
+        head seen from behind is no face to the detector: the head model vouches for it)."""
+        rotation_6d, weight = fusion.unit_6d(front_6d), np.ones(len(rois), np.float32)
+        head_rois: list[Roi | None] = [None] * len(rois)
+        turned = (fusion.facing(front_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 for t in self._tracks])
+        if turned.any():
+            rows = np.flatnonzero(turned)
+            head = self._head_model.run({"image": images[rows]})
+            assert head.roi is not None and head.presence is not None and head.rotation_6d is not None
+            rotation_6d[rows], weight[rows] = fusion.fuse_rotations(front_6d[rows], head.rotation_6d)
+            scores[rows] = np.maximum(scores[rows], head.presence)
+            for k, i in enumerate(rows):
+                head_rois[i] = apply_roi(rois[i], head.roi[k])
+        for track, w in zip(self._tracks, weight):
+            track.front_weight = float(w)
+        return rotation_6d, weight, head_rois
 
     def _presence(self, crops: NDArray[np.uint8], timings: dict[str, float]) -> NDArray[np.float32]:
         """Scores of the tracked faces for kaocap's model: measured on their crops by the
