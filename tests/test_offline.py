@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kaocap._batch import Batcher
 from kaocap.cli import main
 from kaocap.config import PipelineConfig
 from kaocap.offline import (
     BATCH,
-    Batcher,
     Job,
     find_clips,
     groups,
