@@ -273,7 +273,10 @@ def bench_offline(clips: Sequence[str | Path], *, frames: int = 100, workers: in
     processes (default: one per core), each decoding its share of the clips (the same share for
     both engines) before a common start; MediaPipe (left out unless ``with_peer``) also in one
     process. Engines alternate, ``rounds`` times. kaocap runs with
-    ``config`` (default: ``model="kaocap"``) as ``kaocap video`` would."""
+    ``config`` (default: ``model="kaocap"``) as ``kaocap video`` would.
+
+    >>> print(format_offline(bench_offline(find_clips(["clips/"]), frames=100)))  # doctest: +SKIP
+    """
     from kaocap.offline import Job, groups, offline_config
 
     workers = workers or len(os.sched_getaffinity(0))
