@@ -90,22 +90,17 @@ class _Estimates:
     rotations: NDArray[np.float64] | None = None
     front_weight: NDArray[np.float32] | None = None
     head_rois: list[Roi | None] | None = None
-    rois: list[Roi] | None = None
 
     def visible(self, i: int) -> bool:
         """Whether face ``i`` can be seen (always, without kaocap's head model)."""
         return self.front_weight is None or bool(self.front_weight[i] >= fusion.VISIBLE_WEIGHT)
 
     def next_roi(self, i: int) -> Roi:
-        """Face ``i``'s ROI for the next frame: the eye-line ROI of its landmarks, or, once the
-        face turns away (EYE_LINE_WEIGHT), the head model's head ROI centre and rotation at the
-        side the ROI had: the head model's scale drifts on the back of the head, while a head
-        turning round rarely changes its distance (measured on the rendered turn: with its
-        scale the ROI shrank by half and the track was lost on the way back)."""
+        """Face ``i``'s ROI for the next frame: the eye-line ROI of its landmarks, or the head
+        ROI (Pipeline._head_pass) once the face turns away (EYE_LINE_WEIGHT)."""
         head = self.head_rois[i] if self.head_rois is not None else None
-        if head is not None and self.rois is not None and self.front_weight is not None \
-                and self.front_weight[i] < EYE_LINE_WEIGHT:  # fmt: skip
-            return Roi(head.center_xy, self.rois[i].size_wh.copy(), head.rotation_rad)
+        if head is not None and self.front_weight is not None and self.front_weight[i] < EYE_LINE_WEIGHT:
+            return head
         return lmk.roi_from_landmarks(self.points[i])
 
 
@@ -242,8 +237,7 @@ class Pipeline(Closing):
             angles = np.array([r.rotation_rad for r in rois])
             timings["face"] = _ms(start)
             return _Estimates(points, scores, out.blendshapes,
-                              crop_to_camera_rotation(rotation_6d_to_matrix(rotation_6d), angles), weight, head_rois,
-                              rois)  # fmt: skip
+                              crop_to_camera_rotation(rotation_6d_to_matrix(rotation_6d), angles), weight, head_rois)  # fmt: skip
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
@@ -255,7 +249,12 @@ class Pipeline(Closing):
         """The head model on the faces turned away (HEAD_MODEL_FACING, or not fully frontal last
         frame): (fused unit 6D rotations (N, 6), front weights (N,), head ROIs, None where it did
         not run); ``scores`` of those faces are raised to the head model's presence in place (a
-        head seen from behind is no face to the detector: the head model vouches for it)."""
+        head seen from behind is no face to the detector: the head model vouches for it).
+
+        A head ROI takes the head model's centre and rotation at the side the crop had: the head
+        model's scale drifts on the back of the head, while a head turning round rarely changes
+        its distance (measured on the rendered turn: with its scale the ROI shrank by half and
+        the track was lost on the way back)."""
         rotation_6d, weight = fusion.unit_6d(front_6d), np.ones(len(rois), np.float32)
         head_rois: list[Roi | None] = [None] * len(rois)
         turned = (fusion.facing(front_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 for t in self._tracks])
@@ -266,7 +265,8 @@ class Pipeline(Closing):
             rotation_6d[rows], weight[rows] = fusion.fuse_rotations(front_6d[rows], head.rotation_6d)
             scores[rows] = np.maximum(scores[rows], head.presence)
             for k, i in enumerate(rows):
-                head_rois[i] = apply_roi(rois[i], head.roi[k])
+                moved = apply_roi(rois[i], head.roi[k])
+                head_rois[i] = Roi(moved.center_xy, rois[i].size_wh.copy(), moved.rotation_rad)
         for track, w in zip(self._tracks, weight):
             track.front_weight = float(w)
         return rotation_6d, weight, head_rois

@@ -36,7 +36,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from kaocap.export import parity
 from kaocap.export._onnx import load_model
 from kaocap.export.fuse import GraphError, blend_by_weight, merge, set_batch
-from kaocap.export.fuse._graph import opset
+from kaocap.export.fuse._graph import opset, rename_tensors
 from kaocap.pose import fusion
 
 #: Outputs of the fused graph, in order.
@@ -91,8 +91,6 @@ def _with_unit_rotation(branch: ModelProto, scope: str, weight: bool = False) ->
 
 
 def _rename_output(model: ModelProto, old: str, new: str) -> ModelProto:
-    from kaocap.export.fuse._graph import rename_tensors
-
     rename_tensors(model.graph, {old: new})
     return model
 

@@ -35,21 +35,28 @@ def unit_6d(rotation_6d: NDArray[np.floating]) -> NDArray[np.float32]:
     return (x / np.maximum(np.linalg.norm(x, axis=2, keepdims=True), 1e-12)).reshape(-1, 6)
 
 
+def _facing_unit(u: NDArray[np.float32]) -> NDArray[np.float32]:
+    return u[:, 0] * u[:, 4] - u[:, 1] * u[:, 3]  # (b1 x b2)_z = R[2, 2]
+
+
+def _ramp(facing_cos: NDArray[np.float32]) -> NDArray[np.float32]:
+    lo, hi = math.cos(math.radians(REAR_FULL_DEG)), math.cos(math.radians(FRONT_FULL_DEG))
+    return np.clip((facing_cos - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32)
+
+
 def facing(rotation_6d: NDArray[np.floating]) -> NDArray[np.float32]:
     """(N,) cos of the angle between the face axis and the camera axis, ``R[2, 2]``, from
     (N, 6) rotations (their unit columns' cross product)."""
-    u = unit_6d(rotation_6d)
-    return u[:, 0] * u[:, 4] - u[:, 1] * u[:, 3]
+    return _facing_unit(unit_6d(rotation_6d))
 
 
 def front_weight(rotation_6d: NDArray[np.floating]) -> NDArray[np.float32]:
     """(N,) 0..1 share of the front branch, from the full-range branch's (N, 6) rotation."""
-    lo, hi = math.cos(math.radians(REAR_FULL_DEG)), math.cos(math.radians(FRONT_FULL_DEG))
-    return np.clip((facing(rotation_6d) - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32)
+    return _ramp(facing(rotation_6d))
 
 
 def fuse_rotations(front_6d: NDArray[np.floating], rear_6d: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """(fused (N, 6) rotation, front weight (N,)) from the two branches' (N, 6) rotations."""
-    w = front_weight(rear_6d)
     a, b = unit_6d(front_6d), unit_6d(rear_6d)
+    w = _ramp(_facing_unit(b))
     return (b + w[:, None] * (a - b)).astype(np.float32), w

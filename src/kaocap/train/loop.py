@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -226,8 +226,6 @@ def loss_weights(card: LearnerCard) -> LossWeights:
 
 def augment_for(card: LearnerCard, default: AugmentConfig) -> AugmentConfig:
     """``default`` with the card's ``extra["augment"]`` ranges (head learners jitter more)."""
-    from dataclasses import replace
-
     return replace(default, **card.extra.get("augment", {}))
 
 
