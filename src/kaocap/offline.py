@@ -193,20 +193,35 @@ def _shared_pipeline(config: PipelineConfig, batcher: Batcher):
     """One pipeline whose networks every clip thread of a worker shares through shallow
     copies (``copy.copy`` then ``reset()``, which gives a copy its own tracking state):
     kaocap's own networks (which take a batch) run through ``batcher``, every other session
-    one call at a time. Opening the networks once per worker, not per clip, saves about
-    75 ms of CPU a clip. The pipeline has no public hook for its networks yet: they are found
-    among its attributes by type (a LearnedModel, a Session, or an object holding one as
-    ``session``)."""
+    one call at a time. The networks are those of :func:`_opened`, opened once per process."""
+    from kaocap.blendshapes.learned import LearnedModel
+
+    pipe = copy.copy(_opened(config))
+    for name, value in list(vars(pipe).items()):
+        if isinstance(value, LearnedModel):
+            value = copy.copy(value)
+            value.session = batcher.share(str(value.path), value.session)
+            setattr(pipe, name, value)
+    return pipe
+
+
+@functools.lru_cache(maxsize=2)
+def _opened(config: PipelineConfig):
+    """The pipeline of ``config`` with its networks opened, once per worker process and
+    configuration (opening them, sha256 checks included, costs about 0.3 s of CPU: a worker
+    that runs several groups, or a benchmark after its warm-up, pays it once). Sessions that
+    cannot take calls from several threads are wrapped one call at a time here, so that every
+    group of the process shares the one lock. The pipeline has no public hook for its
+    networks yet: they are found among its attributes by type (a Session, or an object
+    holding one as ``session``)."""
     from kaocap.blendshapes.learned import LearnedModel
     from kaocap.pipeline import Pipeline
 
     pipe = Pipeline(config)
-    for name, value in vars(pipe).items():
-        if isinstance(value, LearnedModel):
-            value.session = batcher.share(str(value.path), value.session)
-        elif is_session(value):
+    for name, value in list(vars(pipe).items()):
+        if is_session(value):
             setattr(pipe, name, OneAtATime(value))
-        elif is_session(getattr(value, "session", None)):
+        elif is_session(getattr(value, "session", None)) and not isinstance(value, LearnedModel):
             value.session = OneAtATime(value.session)
     return pipe
 
@@ -247,6 +262,8 @@ def _jsonl_writer():
                 raise OutputError(f"{self.name}: write failed ({err.strerror or err})") from None
 
     return Writer
+
+
 
 
 def offline_config(config: PipelineConfig | None) -> PipelineConfig:

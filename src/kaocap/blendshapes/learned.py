@@ -58,10 +58,11 @@ def rotation_6d_to_matrix(x: NDArray[np.floating]) -> NDArray[np.float64]:
     """(N, 6) -> (N, 3, 3): Gram-Schmidt on the two columns ``x[:, :3]`` and ``x[:, 3:]``."""
     x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
     a1, a2 = x[:, :3], x[:, 3:]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=1, keepdims=True), 1e-12)
-    a2 = a2 - np.sum(b1 * a2, axis=1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=1, keepdims=True), 1e-12)
+    # Norms and dots as plain reductions (the bits of np.linalg.norm, without its overhead),
     # b1 x b2 written out: np.cross costs more than the rest of this per frame (N is small).
+    b1 = a1 / np.maximum(np.sqrt(np.add.reduce(a1 * a1, axis=1, keepdims=True)), 1e-12)
+    a2 = a2 - np.add.reduce(b1 * a2, axis=1, keepdims=True) * b1
+    b2 = a2 / np.maximum(np.sqrt(np.add.reduce(a2 * a2, axis=1, keepdims=True)), 1e-12)
     b3 = b1[:, [1, 2, 0]] * b2[:, [2, 0, 1]] - b1[:, [2, 0, 1]] * b2[:, [1, 2, 0]]
     return np.stack([b1, b2, b3], axis=2)
 

@@ -343,6 +343,22 @@ def _solve_procrustes(
     return scale, rotation, translation
 
 
+def _procrustes_scale(basis: _ProcrustesBasis, targets: NDArray[np.float64]) -> float:
+    """The scale of :func:`_solve_procrustes` alone, without its rotation: ``trace(R^T D)`` for
+    the design matrix ``D = U S V^T`` and ``R = U V^T`` (the last column of ``U`` negated where
+    that would be a reflection, i.e. where ``det D < 0``) is ``s1 + s2 +- s3``."""
+    design = (targets * basis.sqrt_weights) @ basis.centered.T
+    if math.sqrt(float(np.vdot(design, design))) <= _ABSOLUTE_ERROR_EPS:
+        raise PoseEstimationError("Procrustes design matrix norm is too small")
+    s1, s2, s3 = np.linalg.svd(design, compute_uv=False).tolist()
+    a, b, c, d, e, f, g, h, i = design.ravel().tolist()
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    scale = (s1 + s2 + (s3 if det >= 0 else -s3)) / basis.scale_denominator
+    if scale <= _ABSOLUTE_ERROR_EPS:
+        raise PoseEstimationError("Procrustes scale is too small")
+    return scale
+
+
 def _frustum(image_size: tuple[int, int]) -> tuple[float, float, float, float]:
     """(left, bottom, width, height) of the near plane, cm, of FaceLandmarker's camera."""
     width_px, height_px = image_size
@@ -422,12 +438,12 @@ def _solve_pose(
     basis, detection = geometry._basis, geometry.input_source == InputSource.FACE_DETECTION_PIPELINE
     projected, depth_offset = _project_xy(xyn, basis, _frustum(image_size))
     # 1st iteration: the scale from the projected (not unprojected) points, z flipped.
-    first_scale = _solve_procrustes(basis, projected * np.array([[1.0], [1.0], [-1.0]]))[0]
+    first_scale = _procrustes_scale(basis, projected * np.array([[1.0], [1.0], [-1.0]]))
     # 2nd iteration: unproject with the first scale and refine it.
     intermediate = _unproject(projected, depth_offset, first_scale)
     if detection:
         intermediate = _rewrite_z(basis, intermediate)
-    second_scale = _solve_procrustes(basis, intermediate)[0]
+    second_scale = _procrustes_scale(basis, intermediate)
     metric = _unproject(projected, depth_offset, first_scale * second_scale)
     if detection:
         metric = _rewrite_z(basis, metric)
