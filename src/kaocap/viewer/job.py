@@ -22,6 +22,7 @@ from pathlib import Path
 from kaocap.capture import Frame, Source
 from kaocap.config import PipelineConfig
 from kaocap.pipeline import Pipeline
+from kaocap.runtime import opencv_threads
 from kaocap.types import FrameResult
 from kaocap.viewer.server import DEFAULT_PORT, ViewerServer
 
@@ -62,6 +63,7 @@ def serve(
     with (
         make_server(port) as server,
         Pipeline(config) as pipe,
+        opencv_threads(pipe.config.runtime.threads),  # the --threads cap covers crops too (as kaocap run)
     ):
         if on_ready is not None:
             on_ready(server.url)
