@@ -232,7 +232,7 @@ LANDMARK_DECIMALS = 2
 
 @functools.cache
 def _jsonl_writer():
-    """JsonlWriter with orjson where installed: the values of ``FrameResult.to_dict`` (floats
+    """JsonlWriter through orjson (a dependency; plain json if it is missing): the values of ``FrameResult.to_dict`` (floats
     written shortest round-trip, as json does, but ``-3.6e-05`` as ``-0.000036`` and NaN as
     null), the landmarks rounded as numpy arrays instead of 1434 Python floats a face (their
     ``tolist`` and its garbage collection were most of the cost): about 0.5 ms of CPU less a
