@@ -37,11 +37,16 @@ class DetectorConfig:
 class TrackingConfig:
     """enabled: crop each frame from the last landmarks (VIDEO mode); off = detect every frame.
     min_presence: landmark-network presence below which a face is lost. redetect_interval:
-    also re-run the detector every N frames while tracking (0 = only when faces are missing)."""
+    also re-run the detector every N frames while tracking (0 = only when faces are missing).
+    find_heads: with model "kaocap", while faces are missing and the detector finds none, look
+    every ``head_find_interval`` frames for heads seen from the side or behind (MediaPipe's
+    BlazePose body networks, kaocap.detect.body) and track them with the head model."""
 
     enabled: bool = True
     min_presence: float = 0.5
     redetect_interval: int = 0
+    find_heads: bool = True
+    head_find_interval: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,8 @@ class PipelineConfig:
             raise ConfigError(f"max_faces must be >= 1, got {self.max_faces}")
         if self.runtime.threads < 1:
             raise ConfigError(f"runtime.threads must be >= 1, got {self.runtime.threads}")
+        if self.tracking.head_find_interval < 1:
+            raise ConfigError(f"tracking.head_find_interval must be >= 1, got {self.tracking.head_find_interval}")
         for name in ("min_score", "nms_iou"):
             value = getattr(self.detector, name)
             if not 0.0 <= value <= 1.0:

@@ -65,6 +65,11 @@ EYE_LINE_WEIGHT = 0.9
 HEAD_MODEL_FACING = math.cos(math.radians(55.0))
 
 
+#: A head the body networks find (TrackingConfig.find_heads) starts a track unless its ROI
+#: overlaps a tracked face's this much (IoU of the ROIs' boxes).
+_SAME_HEAD_IOU = 0.2
+
+
 @dataclass(slots=True)
 class _Track:
     face_id: int
@@ -135,6 +140,9 @@ class Pipeline(Closing):
         else:
             self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
             self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
+        # Opened on the first search (its networks come from a wheel fetched once): None = not yet.
+        self._head_finder = None
+        self._find_heads = self.config.model == "kaocap" and self.config.tracking.find_heads
         self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
         self._filtering = bool(self.config.filter.enabled)
         self.reset()
@@ -158,6 +166,7 @@ class Pipeline(Closing):
         self._next_id = 0
         self._last_ts: int | None = None
         self._frames_since_detect = 0
+        self._frames_since_head_search = math.inf
         self._frame_index = 0
         self._frame_shape: tuple[int, ...] = ()
 
@@ -197,10 +206,14 @@ class Pipeline(Closing):
         timings: dict[str, float] = {}
         start = time.perf_counter()
         if self._needs_detection():
-            self._merge_detections(self._detector(image, self.config.max_faces))
+            detections = self._detector(image, self.config.max_faces)
+            self._merge_detections(detections)
             self._frames_since_detect = 0
             timings["detect"] = _ms(start)
+            if self._find_heads and len(self._tracks) < self.config.max_faces:
+                self._search_heads(image, timings)
         self._frames_since_detect += 1
+        self._frames_since_head_search += 1
         faces = self._track(image, timestamp_ms, timings) if self._tracks else []
         if not self.config.tracking.enabled:
             self._tracks = []
@@ -223,6 +236,33 @@ class Pipeline(Closing):
             elif len(self._tracks) < self.config.max_faces:
                 self._tracks.append(_Track(self._next_id, roi, float(det.score)))
                 self._next_id += 1
+
+    def _search_heads(self, image: NDArray[np.uint8], timings: dict[str, float]) -> None:
+        """Heads without a face the detector sees (turned away, seen from behind), while fewer
+        faces than ``max_faces`` are tracked: a track for each head the body networks find
+        (kaocap.detect.body) away from the tracked faces, every ``tracking.head_find_interval``
+        frames. Such a track starts as turned away (front weight 0), so the head model reads it
+        from its first frame."""
+        if self._frames_since_head_search < self.config.tracking.head_find_interval:
+            return
+        self._frames_since_head_search = 0
+        if self._head_finder is None:
+            from kaocap.detect.body import BodyHeadFinder
+
+            try:
+                self._head_finder = BodyHeadFinder(threads=self.config.runtime.threads)
+            except ModelError as err:  # no body networks here: faces are still tracked
+                log.warning("no head search without faces: %s", err)
+                self._find_heads = False
+                return
+        start = time.perf_counter()
+        for head in self._head_finder(image, self.config.max_faces - len(self._tracks)):
+            if len(self._tracks) >= self.config.max_faces:
+                break
+            if all(_roi_iou(t.roi, head.roi) <= _SAME_HEAD_IOU for t in self._tracks):
+                self._tracks.append(_Track(self._next_id, head.roi, head.score, front_weight=0.0))
+                self._next_id += 1
+        timings["heads"] = _ms(start)
 
     def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
         start = time.perf_counter()

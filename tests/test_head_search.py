@@ -1,0 +1,72 @@
+"""Heads without faces: with kaocap's model, a head the face detector cannot see (seen from
+behind) is found by the body networks (kaocap.detect.body) and tracked by the head model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from kaocap import models
+from kaocap.config import FilterConfig, PipelineConfig, TrackingConfig
+from kaocap.errors import ConfigError, ModelError
+from kaocap.pipeline import Pipeline
+from tests.conftest import shared
+
+#: COCO 161925's right part: a person in a black beanie seen from behind, head centre at about
+#: (140, 158) px (the body finder's ROI, checked by eye: tests/detect/test_body.py); the face
+#: detector finds no face in it.
+BACK_VIEW = ("headpose", "directmhp_fullrange_test_images_no_labels", "test_imgs", "COCO", "000000161925.jpg")
+BACK_HEAD_XY = np.array([140.0, 158.0])
+
+
+@pytest.fixture(scope="module")
+def back_view() -> np.ndarray:
+    try:
+        models.mediapipe_wheel()
+    except ModelError as err:
+        pytest.skip(f"the body networks cannot be had: {err}")
+    image = cv2.cvtColor(cv2.imread(str(shared(*BACK_VIEW))), cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(image[:, 160:480])
+
+
+def _track(image: np.ndarray, frames: int, **tracking) -> list:
+    config = PipelineConfig(model="kaocap", filter=FilterConfig(enabled=False), tracking=TrackingConfig(**tracking))
+    with Pipeline(config) as pipe:
+        return [pipe(image, 40 * i + 1) for i in range(frames)]
+
+
+def test_a_head_seen_from_behind_starts_a_track_turned_away(back_view):
+    results = _track(back_view, 6)
+    assert "heads" in results[0].timings_ms  # the detector found nothing, the body networks ran
+    faces = [r.faces[0] for r in results if r.faces]
+    assert len(faces) == len(results) and len({f.face_id for f in faces}) == 1, "one track, kept"
+    first = faces[0]
+    assert not first.visible and np.isnan(first.blendshapes).all(), "seen from behind: no shapes"
+    assert abs(first.pose.euler_deg[0]) > 120, first.pose.euler_deg
+    for face in faces:  # the track stays on the head
+        side = float(face.roi.size_wh[0])
+        assert np.linalg.norm(face.roi.center_xy - BACK_HEAD_XY) < 0.3 * side and 70 < side < 140
+
+
+def test_no_head_search_when_switched_off_or_with_mediapipes_model(back_view):
+    assert not any(r.faces for r in _track(back_view, 2, find_heads=False))
+    config = PipelineConfig(model="mediapipe", filter=FilterConfig(enabled=False))
+    with Pipeline(config) as pipe:
+        assert not pipe(back_view, 1).faces
+
+
+def test_the_search_runs_every_head_find_interval_frames():
+    blank = np.full((240, 320, 3), 90, np.uint8)  # no face, no body: the search finds nothing
+    try:
+        models.mediapipe_wheel()
+    except ModelError as err:
+        pytest.skip(f"the body networks cannot be had: {err}")
+    results = _track(blank, 7, head_find_interval=3)
+    assert [i for i, r in enumerate(results) if "heads" in r.timings_ms] == [0, 3, 6]
+    assert not any(r.faces for r in results)
+
+
+def test_a_bad_head_find_interval_fails_at_start():
+    with pytest.raises(ConfigError, match="head_find_interval"):
+        PipelineConfig(tracking=TrackingConfig(head_find_interval=0))
