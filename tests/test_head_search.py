@@ -70,3 +70,16 @@ def test_the_search_runs_every_head_find_interval_frames():
 def test_a_bad_head_find_interval_fails_at_start():
     with pytest.raises(ConfigError, match="head_find_interval"):
         PipelineConfig(tracking=TrackingConfig(head_find_interval=0))
+
+
+def test_the_scene_sheet_reads_every_head_the_body_networks_find(back_view, tmp_path):
+    pytest.importorskip("matplotlib")
+    from kaocap.blendshapes.learned import LearnedModel
+    from kaocap.eval.headpose import DIRECTMHP_DIR, scene_sheet
+
+    face, head = (LearnedModel(models.model_path(m)) for m in (models.KAOCAP_FACE_MODEL, models.KAOCAP_HEAD_MODEL))
+    scenes = scene_sheet(face, head, shared("headpose"), tmp_path / "scenes.png")
+    assert len(scenes) == len(list(shared("headpose", *DIRECTMHP_DIR.parts).rglob("*.jpg"))) == 11
+    yaws = [y for _, ys in scenes for y in ys]
+    assert len(yaws) >= 8 and all(-180 <= y <= 180 for y in yaws)
+    assert (tmp_path / "scenes.png").stat().st_size > 100_000

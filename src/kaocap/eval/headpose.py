@@ -9,7 +9,9 @@ the landmark-based pose (MediaPipe's landmarks through the geometry pipeline).
   each frame's error and the largest frame-to-frame change of the predicted rotation, which must
   stay small where the true step is (no wrap-around jump at +-180).
 * A contact sheet: the turn every 30 degrees and the unlabelled side and back views of
-  ``../shared/data/headpose/whenet_samples`` (their head boxes), with the predicted axes.
+  ``../shared/data/headpose/whenet_samples`` (their head boxes), with the predicted axes; with
+  a head model, a second one of the multi-person scenes of ``DIRECTMHP_DIR``: every head the
+  body networks find (kaocap.detect.body), read as the pipeline reads it.
 
 Rotations compare in the camera frame; errors are degrees (kaocap.types conventions).
 """
@@ -33,6 +35,8 @@ TURN_STEP_DEG = 2.0
 #: The turn passes when no predicted step exceeds this where the true step is under 5 degrees.
 MAX_JUMP_DEG = 15.0
 WHENET_DIR = Path("whenet_samples/Sample")
+#: Multi-person images with side and back views (CMU Panoptic, AGORA, COCO), unlabelled.
+DIRECTMHP_DIR = Path("directmhp_fullrange_test_images_no_labels/test_imgs")
 #: A WHENet head box is squared on its long side and widened by this for the crop.
 HEAD_BOX_SCALE = 1.2
 
@@ -82,6 +86,7 @@ class HeadposeReport:
     tracked: list[TrackedTurn] = field(default_factory=list)
     fused_ms: float = float("nan")
     landmark_network_ms: float = float("nan")
+    scenes: list[tuple[str, list[float]]] = field(default_factory=list)  # scene_sheet's
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -298,6 +303,69 @@ def contact_sheet(model: LearnedModel, turn: list, headpose_dir: Path | None, pa
     plt.close(fig)
 
 
+def scene_heads(face: LearnedModel, head: LearnedModel, image: NDArray[np.uint8],
+                finder, max_people: int = 8) -> list[tuple[Roi, NDArray[np.float64], float]]:  # fmt: skip
+    """The heads the body networks find in one RGB image (kaocap.detect.body), each read as the
+    pipeline reads a head it found: both models on the head ROI's crop, fused
+    (kaocap.pose.fusion): [(head ROI, (3, 3) rotation in the camera frame, front weight)]."""
+    from kaocap.blendshapes.learned import image_input
+    from kaocap.pose import fusion
+
+    rois = [h.roi for h in finder(image, max_people)]
+    if not rois:
+        return []
+    images = image_input(roi_crops(image, rois, face.image_size), face.image_size)
+    front, rear = face.run({"image": images}), head.run({"image": images})
+    assert front.rotation_6d is not None and rear.rotation_6d is not None
+    fused, weight = fusion.fuse_rotations(front.rotation_6d, rear.rotation_6d)
+    angles = np.array([r.rotation_rad for r in rois])
+    rotations = crop_to_camera_rotation(rotation_6d_to_matrix(fused), angles)
+    return list(zip(rois, rotations, weight.tolist()))
+
+
+def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path, path: Path) -> list[tuple[str, list[float]]]:
+    """The multi-person side and back views of ``DIRECTMHP_DIR`` (unlabelled) with every head the
+    body networks find, its ROI (yellow, dashed where the face is turned away) and fused axes
+    (x red, y green, z blue, camera frame); returns [(image name, the heads' yaws, deg)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kaocap.capture import read_image
+    from kaocap.detect.body import BodyHeadFinder
+
+    finder = BodyHeadFinder(threads=1)
+    paths = sorted((Path(headpose_dir) / DIRECTMHP_DIR).rglob("*.jpg"))
+    found: list[tuple[str, list[float]]] = []
+    cols = 3
+    rows = max(1, -(-len(paths) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, file in zip(axes.flat, paths):
+        image = read_image(file)
+        heads = scene_heads(face, head, image, finder)
+        ax.imshow(image)
+        yaws = []
+        for roi, rot, weight in heads:
+            corners = roi.corners_xy()
+            ax.plot(*np.vstack([corners, corners[:1]]).T, color="yellow", lw=1.2,
+                    ls="-" if weight >= 0.5 else "--")  # fmt: skip
+            (cx, cy), half = roi.center_xy, 0.5 * float(roi.size_wh[0])
+            for axis, colour in zip(range(3), ("red", "lime", "blue")):
+                ax.plot([cx, cx + half * rot[0, axis]], [cy, cy + half * rot[1, axis]], color=colour, lw=1.5)
+            yaw = float(yaw_pitch_deg(rot[None])[0, 0])
+            ax.text(cx - half, cy - half - 4, f"{yaw:+.0f}", color="yellow", fontsize=7)
+            yaws.append(yaw)
+        ax.set_title(f"{file.parent.name}/{file.name}: {len(heads)} heads", fontsize=8)
+        found.append((f"{file.parent.name}/{file.name}", yaws))
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return found
+
+
 def evaluate_headpose(model_path: Path, render_data: Path, out: Path, *, headpose_dir: Path | None = None,
                       turn_identity: int | None = None, head_path: Path | None = None,
                       clips: list[Path] | None = None) -> HeadposeReport:  # fmt: skip
@@ -319,6 +387,9 @@ def evaluate_headpose(model_path: Path, render_data: Path, out: Path, *, headpos
     out.mkdir(parents=True, exist_ok=True)
     report.files = {"markdown": out / "report.md", "sheet": out / "headpose_sheet.png"}
     contact_sheet(model, samples, headpose_dir, report.files["sheet"])
+    if head is not None and headpose_dir is not None and (Path(headpose_dir) / DIRECTMHP_DIR).is_dir():
+        report.files["scenes"] = out / "headpose_scenes.png"
+        report.scenes = scene_sheet(model, head, Path(headpose_dir), report.files["scenes"])
     report.files["markdown"].write_text("\n".join(format_report(report)) + "\n")
     return report
 
@@ -404,6 +475,12 @@ def format_report(report: HeadposeReport) -> list[str]:
             lines.append(f"| {t.name} | {t.frames} | {t.tracked} | {len(t.face_ids)} | {int((~t.visible).sum())} | "
                          f"{f(t.max_step_deg, 1)} | {t.quaternion_flips} | {f(float(np.nanmedian(t.error_deg)) if np.isfinite(t.error_deg).any() else float('nan'), 1)} "
                          f"| {'yes' if t.followed else 'NO'} |")  # fmt: skip
+    if report.scenes:
+        heads = [y for _, yaws in report.scenes for y in yaws]
+        lines += ["", (f"Unlabelled multi-person side and back views ({len(report.scenes)} images, "
+                       f"headpose_scenes.png): the body networks found {len(heads)} heads, "
+                       f"{sum(abs(y) > 90 for y in heads)} of them read as turned away (|yaw| > 90).")]  # fmt: skip
+        lines += [f"- {name}: " + (", ".join(f"{y:+.0f}" for y in yaws) or "none") for name, yaws in report.scenes]
     if report.turn is not None:
         t = report.turn
         lines += ["", (f"Rendered 360 deg turn ({len(t.yaw_true)} frames, {TURN_STEP_DEG:g} deg apart): median error "
