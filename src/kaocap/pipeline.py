@@ -80,6 +80,9 @@ class _Track:
     quaternion: NDArray[np.float64] | None = None  # the last one reported: keeps the sign continuous
     translation_cm: NDArray[np.float32] | None = None  # the last one solved from visible landmarks
     front_weight: float = 1.0  # kaocap.pose.fusion, last frame
+    # Started from a head without a face (Pipeline._search_heads): the head model reads it every
+    # frame and the body networks vouch for it until the detector confirms a face on its crop.
+    head_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +213,8 @@ class Pipeline(Closing):
             self._merge_detections(detections)
             self._frames_since_detect = 0
             timings["detect"] = _ms(start)
-            if self._find_heads and len(self._tracks) < self.config.max_faces:
-                self._search_heads(image, timings)
+        if self._find_heads and (len(self._tracks) < self.config.max_faces or any(t.head_only for t in self._tracks)):
+            self._search_heads(image, timings)
         self._frames_since_detect += 1
         self._frames_since_head_search += 1
         faces = self._track(image, timestamp_ms, timings) if self._tracks else []
@@ -241,8 +244,9 @@ class Pipeline(Closing):
         """Heads without a face the detector sees (turned away, seen from behind), while fewer
         faces than ``max_faces`` are tracked: a track for each head the body networks find
         (kaocap.detect.body) away from the tracked faces, every ``tracking.head_find_interval``
-        frames. Such a track starts as turned away (front weight 0), so the head model reads it
-        from its first frame."""
+        frames. Until the detector confirms a face on its crop (``_Track.head_only``), such a
+        track is read by the head model every frame and vouched for by the body networks at
+        each search (dropped when they no longer find it there)."""
         if self._frames_since_head_search < self.config.tracking.head_find_interval:
             return
         self._frames_since_head_search = 0
@@ -256,12 +260,20 @@ class Pipeline(Closing):
                 self._find_heads = False
                 return
         start = time.perf_counter()
-        for head in self._head_finder(image, self.config.max_faces - len(self._tracks)):
-            if len(self._tracks) >= self.config.max_faces:
-                break
-            if all(_roi_iou(t.roi, head.roi) <= _SAME_HEAD_IOU for t in self._tracks):
-                self._tracks.append(_Track(self._next_id, head.roi, head.score, front_weight=0.0))
+        seen = set()
+        for head in self._head_finder(image, self.config.max_faces):
+            same = next((t for t in self._tracks if _roi_iou(t.roi, head.roi) > _SAME_HEAD_IOU), None)
+            if same is not None:
+                seen.add(id(same))
+                if same.head_only:  # still a head there: the body networks vouch for it again
+                    same.roi, same.score, same.age = head.roi, max(same.score, head.score), 0
+            elif len(self._tracks) < self.config.max_faces:
+                self._tracks.append(_Track(self._next_id, head.roi, head.score, front_weight=0.0, head_only=True))
+                seen.add(id(self._tracks[-1]))
                 self._next_id += 1
+        for track in self._tracks:
+            if track.head_only and id(track) not in seen:
+                track.score = 0.0  # the body networks no longer find it: lost this frame
         timings["heads"] = _ms(start)
 
     def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
@@ -297,7 +309,8 @@ class Pipeline(Closing):
         the track was lost on the way back)."""
         rotation_6d, weight = fusion.unit_6d(front_6d), np.ones(len(rois), np.float32)
         head_rois: list[Roi | None] = [None] * len(rois)
-        turned = (fusion.facing(front_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 for t in self._tracks])
+        turned = (fusion.facing(front_6d) < HEAD_MODEL_FACING) | np.array([t.front_weight < 1 or t.head_only
+                                                                            for t in self._tracks])  # fmt: skip
         if turned.any():
             rows = np.flatnonzero(turned)
             head = self._head_model.run({"image": images[rows]})
@@ -319,7 +332,10 @@ class Pipeline(Closing):
         if any(t.age >= CONFIRM_INTERVAL for t in self._tracks):
             start = time.perf_counter()
             for track, score in zip(self._tracks, self._detector.presence(crops)):
-                track.score, track.age = float(score), 0
+                if track.head_only and score < self.config.tracking.min_presence:
+                    track.age = 0  # no face on it yet: its score is the body networks' (_search_heads)
+                    continue
+                track.score, track.age, track.head_only = float(score), 0, False
             timings["presence"] = _ms(start)
         return np.array([t.score for t in self._tracks], np.float32)
 

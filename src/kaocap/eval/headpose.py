@@ -86,7 +86,7 @@ class HeadposeReport:
     tracked: list[TrackedTurn] = field(default_factory=list)
     fused_ms: float = float("nan")
     landmark_network_ms: float = float("nan")
-    scenes: list[tuple[str, list[float]]] = field(default_factory=list)  # scene_sheet's
+    scenes: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)  # scene_sheet's
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -304,14 +304,16 @@ def contact_sheet(model: LearnedModel, turn: list, headpose_dir: Path | None, pa
 
 
 def scene_heads(face: LearnedModel, head: LearnedModel, image: NDArray[np.uint8],
-                finder, max_people: int = 8) -> list[tuple[Roi, NDArray[np.float64], float]]:  # fmt: skip
+                finder, max_people: int = 8) -> list[tuple[Roi, NDArray[np.float64], float, float]]:  # fmt: skip
     """The heads the body networks find in one RGB image (kaocap.detect.body), each read as the
     pipeline reads a head it found: both models on the head ROI's crop, fused
-    (kaocap.pose.fusion): [(head ROI, (3, 3) rotation in the camera frame, front weight)]."""
+    (kaocap.pose.fusion): [(head ROI, (3, 3) rotation in the camera frame, front weight, the
+    body networks' own facing (HeadCandidate.facing: -1 seen from behind))]."""
     from kaocap.blendshapes.learned import image_input
     from kaocap.pose import fusion
 
-    rois = [h.roi for h in finder(image, max_people)]
+    heads = finder(image, max_people)
+    rois = [h.roi for h in heads]
     if not rois:
         return []
     images = image_input(roi_crops(image, rois, face.image_size), face.image_size)
@@ -320,13 +322,15 @@ def scene_heads(face: LearnedModel, head: LearnedModel, image: NDArray[np.uint8]
     fused, weight = fusion.fuse_rotations(front.rotation_6d, rear.rotation_6d)
     angles = np.array([r.rotation_rad for r in rois])
     rotations = crop_to_camera_rotation(rotation_6d_to_matrix(fused), angles)
-    return list(zip(rois, rotations, weight.tolist()))
+    return list(zip(rois, rotations, weight.tolist(), [h.facing for h in heads]))
 
 
-def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path, path: Path) -> list[tuple[str, list[float]]]:
+def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path,
+                path: Path) -> list[tuple[str, list[tuple[float, float]]]]:  # fmt: skip
     """The multi-person side and back views of ``DIRECTMHP_DIR`` (unlabelled) with every head the
     body networks find, its ROI (yellow, dashed where the face is turned away) and fused axes
-    (x red, y green, z blue, camera frame); returns [(image name, the heads' yaws, deg)]."""
+    (x red, y green, z blue, camera frame); returns [(image name, [(a head's yaw deg, the body
+    networks' facing)])]."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -337,7 +341,7 @@ def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path, path
 
     finder = BodyHeadFinder(threads=1)
     paths = sorted((Path(headpose_dir) / DIRECTMHP_DIR).rglob("*.jpg"))
-    found: list[tuple[str, list[float]]] = []
+    found: list[tuple[str, list[tuple[float, float]]]] = []
     cols = 3
     rows = max(1, -(-len(paths) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows), squeeze=False)
@@ -348,7 +352,7 @@ def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path, path
         heads = scene_heads(face, head, image, finder)
         ax.imshow(image)
         yaws = []
-        for roi, rot, weight in heads:
+        for roi, rot, weight, body_facing in heads:
             corners = roi.corners_xy()
             ax.plot(*np.vstack([corners, corners[:1]]).T, color="yellow", lw=1.2,
                     ls="-" if weight >= 0.5 else "--")  # fmt: skip
@@ -357,7 +361,7 @@ def scene_sheet(face: LearnedModel, head: LearnedModel, headpose_dir: Path, path
                 ax.plot([cx, cx + half * rot[0, axis]], [cy, cy + half * rot[1, axis]], color=colour, lw=1.5)
             yaw = float(yaw_pitch_deg(rot[None])[0, 0])
             ax.text(cx - half, cy - half - 4, f"{yaw:+.0f}", color="yellow", fontsize=7)
-            yaws.append(yaw)
+            yaws.append((yaw, body_facing))
         ax.set_title(f"{file.parent.name}/{file.name}: {len(heads)} heads", fontsize=8)
         found.append((f"{file.parent.name}/{file.name}", yaws))
     fig.tight_layout()
@@ -476,11 +480,14 @@ def format_report(report: HeadposeReport) -> list[str]:
                          f"{f(t.max_step_deg, 1)} | {t.quaternion_flips} | {f(float(np.nanmedian(t.error_deg)) if np.isfinite(t.error_deg).any() else float('nan'), 1)} "
                          f"| {'yes' if t.followed else 'NO'} |")  # fmt: skip
     if report.scenes:
-        heads = [y for _, yaws in report.scenes for y in yaws]
+        heads = [h for _, found in report.scenes for h in found]
+        behind = [y for y, facing in heads if facing < -0.5]
         lines += ["", (f"Unlabelled multi-person side and back views ({len(report.scenes)} images, "
-                       f"headpose_scenes.png): the body networks found {len(heads)} heads, "
-                       f"{sum(abs(y) > 90 for y in heads)} of them read as turned away (|yaw| > 90).")]  # fmt: skip
-        lines += [f"- {name}: " + (", ".join(f"{y:+.0f}" for y in yaws) or "none") for name, yaws in report.scenes]
+                       f"headpose_scenes.png): the body networks found {len(heads)} heads; of the "
+                       f"{len(behind)} they see from behind (facing < -0.5), {sum(abs(y) > 90 for y in behind)} "
+                       f"read as turned away (|yaw| > 90). Yaw (body networks' facing) per head:")]  # fmt: skip
+        lines += [f"- {name}: " + (", ".join(f"{y:+.0f} ({c:+.1f})" for y, c in found) or "none")
+                  for name, found in report.scenes]  # fmt: skip
     if report.turn is not None:
         t = report.turn
         lines += ["", (f"Rendered 360 deg turn ({len(t.yaw_true)} frames, {TURN_STEP_DEG:g} deg apart): median error "
