@@ -211,11 +211,23 @@ def test_kaocaps_networks_give_a_row_the_same_bits_in_any_batch(model_id):
             assert np.array_equal(value[i], alone[i][name][0]), name
 
 
+def test_no_landmarks_leaves_out_the_landmarks_and_nothing_else(clips, single, tmp_path):
+    assert main(["video", str(clips[2]), "--out", str(tmp_path), "--model", "kaocap", "--max-frames", str(FRAMES),
+                 "--workers", "1", "--no-landmarks", "-q"]) == 0  # fmt: skip
+    full = _results(single["kaocap"] / output_name(clips[2], clips))
+    for row in full:
+        for face in row["faces"]:
+            face.pop("landmarks")
+    assert _results(tmp_path / output_name(clips[2], [clips[2]])) == full
+
+
 def test_bench_offline_counts_faces_on_the_decoded_frames(clips):
     from kaocap.bench import OfflineRow, bench_offline, format_offline
 
     rows = bench_offline(clips[:1], frames=3, workers=1, rounds=1, with_peer=False)
     assert [(r.engine, r.processes, r.frames, r.faces) for r in rows] == [("kaocap", 1, 3, 3)]
+    rows = bench_offline(clips[:1], frames=3, workers=1, rounds=1, with_peer=False, landmarks=False)
+    assert [(r.engine, r.faces) for r in rows] == [("kaocap, no landmarks", 3)]
     table = format_offline([OfflineRow("kaocap", 2, 10, 10, 1.0, 2.0), OfflineRow("MediaPipe IMAGE", 2, 10, 10, 4.0, 6.0)])
     assert table.splitlines()[-1].split()[-2:] == ["4.00x", "3.00x"]
 

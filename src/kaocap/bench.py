@@ -260,20 +260,22 @@ class OfflineRow:
 
 
 #: Engines of :func:`bench_offline`: kaocap's offline path (``kaocap video``: clips side by
-#: side, tracking, face network batched over them, JSON Lines with landmarks written) and
-#: MediaPipe's FaceLandmarker in IMAGE mode (one landmarker per process, no output written).
-OFFLINE_ENGINES = ("kaocap", "MediaPipe IMAGE")
+#: side, tracking, face network batched over them, JSON Lines written with the landmarks or,
+#: as ``kaocap video --no-landmarks``, without) and MediaPipe's FaceLandmarker in IMAGE mode
+#: (one landmarker per process, no output written).
+OFFLINE_ENGINES = ("kaocap", "kaocap, no landmarks", "MediaPipe IMAGE")
 
 
 def bench_offline(clips: Sequence[str | Path], *, frames: int = 100, workers: int | None = None,
                   rounds: int = 2, config: PipelineConfig | None = None,
-                  with_peer: bool = True) -> list[OfflineRow]:  # fmt: skip
+                  with_peer: bool = True, landmarks: bool = True) -> list[OfflineRow]:  # fmt: skip
     """faces/s of ``kaocap video`` against MediaPipe's FaceLandmarker in IMAGE mode on the same
     decoded frames (the first ``frames`` of every clip). Each engine runs in ``workers``
     processes (default: one per core), each decoding its share of the clips (the same share for
     both engines) before a common start; MediaPipe (left out unless ``with_peer``) also in one
     process. Engines alternate, ``rounds`` times. kaocap runs with
-    ``config`` (default: ``model="kaocap"``) as ``kaocap video`` would.
+    ``config`` (default: ``model="kaocap"``) as ``kaocap video`` would, writing its JSON Lines
+    with the 478 landmarks unless ``landmarks`` is False (MediaPipe writes nothing).
 
     >>> print(format_offline(bench_offline(find_clips(["clips/"]), frames=100)))  # doctest: +SKIP
     """
@@ -282,7 +284,7 @@ def bench_offline(clips: Sequence[str | Path], *, frames: int = 100, workers: in
     workers = workers or len(os.sched_getaffinity(0))
     cfg = offline_config(config or PipelineConfig(model="kaocap"))
     jobs = [Job(str(c), "") for c in clips]
-    runs = [("kaocap", workers)]
+    runs = [(OFFLINE_ENGINES[0] if landmarks else OFFLINE_ENGINES[1], workers)]
     if with_peer:
         runs += [("MediaPipe IMAGE", workers)] + ([("MediaPipe IMAGE", 1)] if workers > 1 else [])
     totals: dict[tuple[str, int], list[float]] = {run: [0, 0, 0.0, 0.0] for run in runs}
@@ -349,14 +351,16 @@ def _decode(clip: str, frames: int) -> list:
 
 def _offline_engine(stack: contextlib.ExitStack, engine: str, cfg: PipelineConfig, folder: str,
                     warm_up: tuple) -> Callable[[dict], int]:  # fmt: skip
-    if engine == "kaocap":
+    if engine in OFFLINE_ENGINES[:2]:
         from kaocap.offline import Job, process_group
+
+        landmarks = engine == OFFLINE_ENGINES[0]
 
         # Warm-up (as MediaPipe's landmarker is made before the start): imports, runtimes loaded.
         process_group([Job("warm-up", str(Path(folder) / "warm-up.jsonl"), warm_up)], cfg)
 
         def run(decoded: dict) -> int:
-            jobs = [Job(c, str(Path(folder) / f"{i}.jsonl"), f) for i, (c, f) in enumerate(decoded.items())]
+            jobs = [Job(c, str(Path(folder) / f"{i}.jsonl"), f, landmarks) for i, (c, f) in enumerate(decoded.items())]
             results = process_group(jobs, cfg)
             failed = [r.error for r in results if r.error]
             if failed:
@@ -375,7 +379,7 @@ def _offline_engine(stack: contextlib.ExitStack, engine: str, cfg: PipelineConfi
 def format_offline(rows: list[OfflineRow]) -> str:
     """faces/s and faces per CPU second per engine and process count, and kaocap's ratio to
     each MediaPipe row by both."""
-    ours = next((r for r in rows if r.engine == "kaocap"), None)
+    ours = next((r for r in rows if r.engine in OFFLINE_ENGINES[:2]), None)
     head = f"{'engine':<17}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'faces/cpu-s':>13}"
     lines = [head + f"{'kaocap / it':>13}{'by cpu-s':>10}"]
     for r in rows:

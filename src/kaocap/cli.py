@@ -174,7 +174,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from kaocap.offline import find_clips
 
         clips = find_clips([args.input or "."])
-        rows = bench_offline(clips, frames=args.frames, workers=args.workers, with_peer=not args.no_peer)
+        rows = bench_offline(clips, frames=args.frames, workers=args.workers, with_peer=not args.no_peer,
+                             landmarks=not args.no_landmarks)  # fmt: skip
         print(f"{len(clips)} clips, first {args.frames} frames of each, decoded before timing; faces/s over 2 rounds")
         print(format_offline(rows))
         return 0
@@ -207,7 +208,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(f"{r.clip} -> {r.output}: {status}", flush=True)
 
     results = process_clips(clips, Path(args.out), _config(args), workers=args.workers, ray_address=args.ray,
-                            max_frames=args.max_frames, on_done=None if args.quiet else done)  # fmt: skip
+                            max_frames=args.max_frames, on_done=None if args.quiet else done,
+                            landmarks=not args.no_landmarks)  # fmt: skip
     seconds = time.perf_counter() - start
     faces, frames = sum(r.faces for r in results), sum(r.frames for r in results)
     print(f"{len(results)} clips, {frames} frames, {faces} faces in {seconds:.1f} s: {faces / seconds:.1f} faces/s")
@@ -280,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--offline", action="store_true",
                        help="kaocap video vs MediaPipe IMAGE mode, faces/s on the decoded frames of the clips in input (a folder)")
     bench.add_argument("--workers", type=int, help="processes for --offline (default: one per core)")
+    bench.add_argument("--no-landmarks", action="store_true", help="--offline: kaocap leaves the 478 landmarks out of its JSON Lines")
     bench.set_defaults(func=cmd_bench)
 
     soak = sub.add_parser("soak", help="the live loop for many frames: memory, descriptors, threads, latency")
@@ -297,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--workers", type=int, help="processes (default: one per core)")
     video.add_argument("--ray", metavar="ADDRESS", help="run the clips as tasks on this Ray cluster (e.g. auto)")
     video.add_argument("--max-frames", type=int, help="at most this many frames per clip")
+    video.add_argument("--no-landmarks", action="store_true", help="leave the 478 landmarks out of JSON Lines")
     video.add_argument("-q", "--quiet", action="store_true", help="only the final line")
     _add_pipeline_options(video)
     video.set_defaults(func=cmd_video)

@@ -95,6 +95,7 @@ class Job:
     clip: str
     output: str
     frames: tuple | None = None
+    landmarks: bool = True  # the 478 points in the JSON Lines (kaocap run --no-landmarks leaves them out)
 
 
 def process_clip(clip: str, output: str, config: PipelineConfig, max_frames: int | None = None) -> ClipResult:
@@ -173,7 +174,7 @@ def _run_clip(job: Job, shared, max_frames: int | None, stop: threading.Event) -
     pipe = copy.copy(shared)
     pipe.reset()
     try:
-        with contextlib.closing(src), pipe, _jsonl_writer()(job.output, landmarks=True) as out:
+        with contextlib.closing(src), pipe, _jsonl_writer()(job.output, landmarks=job.landmarks) as out:
             pipe.use_source(src)
             for frame in itertools.islice(src, max_frames):
                 if stop.is_set():
@@ -304,14 +305,15 @@ def _declared_frames(path: str) -> int:
 
 def process_clips(clips: Sequence[str | Path], out: Path, config: PipelineConfig | None = None, *,
                   workers: int | None = None, ray_address: str | None = None, max_frames: int | None = None,
-                  on_done: Callable[[ClipResult], None] | None = None) -> list[ClipResult]:  # fmt: skip
+                  on_done: Callable[[ClipResult], None] | None = None, landmarks: bool = True) -> list[ClipResult]:  # fmt: skip
     """Process ``clips`` into ``out`` with ``workers`` processes (default: one per core; 1 runs
     them here) or, with ``ray_address``, as Ray tasks on that cluster. Results come back in
-    the order of ``clips``; ``on_done`` is called as each worker's group of clips ends."""
+    the order of ``clips``; ``on_done`` is called as each worker's group of clips ends.
+    ``landmarks`` False leaves the 478 points out of the JSON Lines."""
     paths = [Path(c) for c in clips]
     out.mkdir(parents=True, exist_ok=True)
     cfg = offline_config(config)
-    jobs = [Job(str(c), str(out / output_name(c, paths))) for c in paths]
+    jobs = [Job(str(c), str(out / output_name(c, paths)), landmarks=landmarks) for c in paths]
     workers = workers or len(os.sched_getaffinity(0))
     if ray_address is not None:
         return _on_ray(jobs, cfg, max_frames, ray_address, on_done)
