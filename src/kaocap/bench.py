@@ -380,12 +380,12 @@ def format_offline(rows: list[OfflineRow]) -> str:
     """faces/s and faces per CPU second per engine and process count, and kaocap's ratio to
     each MediaPipe row by both."""
     ours = next((r for r in rows if r.engine in OFFLINE_ENGINES[:2]), None)
-    head = f"{'engine':<17}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'faces/cpu-s':>13}"
+    head = f"{'engine':<22}{'processes':>10}{'frames':>8}{'faces':>8}{'s':>8}{'faces/s':>9}{'faces/cpu-s':>13}"
     lines = [head + f"{'kaocap / it':>13}{'by cpu-s':>10}"]
     for r in rows:
         mine = ours is not None and r is not ours and r.faces_per_s and r.faces_per_cpu_s
         ratio = f"{ours.faces_per_s / r.faces_per_s:.2f}x" if mine else "-"
         by_cpu = f"{ours.faces_per_cpu_s / r.faces_per_cpu_s:.2f}x" if mine else "-"
-        lines.append(f"{r.engine:<17}{r.processes:>10}{r.frames:>8}{r.faces:>8}{r.seconds:>8.2f}{r.faces_per_s:>9.1f}"
+        lines.append(f"{r.engine:<22}{r.processes:>10}{r.frames:>8}{r.faces:>8}{r.seconds:>8.2f}{r.faces_per_s:>9.1f}"
                      f"{r.faces_per_cpu_s:>13.1f}{ratio:>13}{by_cpu:>10}")  # fmt: skip
     return "\n".join(lines)
