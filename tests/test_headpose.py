@@ -55,13 +55,15 @@ def camera_turn():
     return render_turn(identity=3, step_deg=4.0, background_seed=5, start_deg=0.0)
 
 
-def test_the_tracker_follows_a_full_turn(camera_turn):
-    """The pipeline with kaocap's models keeps one face id through a whole turn (the back of the
-    head included), reports the face as not visible behind, and never flips its quaternion.
-    (The largest step is an evaluation figure, README; this bound only catches a lost track.)"""
+@pytest.mark.parametrize("model", ["kaocap", "mediapipe"])
+def test_the_tracker_follows_a_full_turn(camera_turn, model):
+    """The pipeline keeps one face id through a whole turn (the back of the head included),
+    reports the face as not visible behind, and never flips its quaternion, with kaocap's face
+    model or MediaPipe's landmarks as the front branch. (The largest step is an evaluation
+    figure, README; this bound only catches a lost track.)"""
     from kaocap.eval.headpose import track_rendered_turn
 
-    result = track_rendered_turn(camera_turn)
+    result = track_rendered_turn(camera_turn, model)
     assert result.followed, (result.tracked, result.frames, result.face_ids, result.quaternion_flips)
     behind, front = np.abs(result.yaw_true) > 120, np.abs(result.yaw_true) < 45
     assert not result.visible[behind].any() and result.visible[front].all()

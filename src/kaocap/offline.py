@@ -194,10 +194,13 @@ def _shared_pipeline(config: PipelineConfig, batcher: Batcher):
     """One pipeline whose networks every clip thread of a worker shares through shallow
     copies (``copy.copy`` then ``reset()``, which gives a copy its own tracking state):
     kaocap's own networks (which take a batch) run through ``batcher``, every other session
-    one call at a time. The networks are those of :func:`_opened`, opened once per process."""
+    one call at a time. The networks are those of :func:`_opened`, opened once per process.
+    With MediaPipe's networks nothing is batched."""
     from kaocap.blendshapes.learned import LearnedModel
 
     pipe = copy.copy(_opened(config))
+    if config.model != "kaocap":  # the head model alone is kaocap's there, run on turned faces only:
+        return pipe  # a batch would wait for clips that never call it (onnxruntime takes calls from threads)
     for name, value in list(vars(pipe).items()):
         if isinstance(value, LearnedModel):
             value = copy.copy(value)

@@ -21,8 +21,14 @@ from numpy.typing import NDArray
 from kaocap import models
 from kaocap._closing import Closing
 from kaocap.blendshapes import process as blend
-from kaocap.blendshapes.features import crop_to_camera_rotation
-from kaocap.blendshapes.learned import LearnedModel, image_input, roi_crops, rotation_6d_to_matrix
+from kaocap.blendshapes.features import camera_to_crop_rotation, crop_to_camera_rotation
+from kaocap.blendshapes.learned import (
+    LearnedModel,
+    image_input,
+    matrix_to_rotation_6d,
+    roi_crops,
+    rotation_6d_to_matrix,
+)
 from kaocap.calibration import Calibration
 from kaocap.capture import Frame, Source, to_rgb8
 from kaocap.config import FilterConfig, PipelineConfig
@@ -87,10 +93,10 @@ class _Track:
 
 @dataclass(frozen=True, slots=True)
 class _Estimates:
-    """What the face network(s) say for N tracked ROIs: landmarks (N, 478, 3) image px,
-    presence scores (N,), and from kaocap's model blendshapes (N, 52), head rotations
-    (N, 3, 3, camera frame), the front weight (N,) (kaocap.pose.fusion) and the head model's
-    next ROIs; None where the MediaPipe path computes them per face later (or has none)."""
+    """What the networks say for N tracked ROIs: landmarks (N, 478, 3) image px, presence
+    scores (N,), head rotations (N, 3, 3, camera frame, fused: kaocap.pose.fusion), the front
+    weight (N,) and the head model's next ROIs; from kaocap's model the blendshapes (N, 52), from
+    MediaPipe's path the poses solved from its landmarks (blendshapes come per face later)."""
 
     points: NDArray[np.float32]
     scores: NDArray[np.float32]
@@ -98,9 +104,10 @@ class _Estimates:
     rotations: NDArray[np.float64] | None = None
     front_weight: NDArray[np.float32] | None = None
     head_rois: list[Roi | None] | None = None
+    poses: list[HeadPose | None] | None = None  # solved from the landmarks already (MediaPipe's path)
 
     def visible(self, i: int) -> bool:
-        """Whether face ``i`` can be seen (always, without kaocap's head model)."""
+        """Whether face ``i`` can be seen (its front weight at least VISIBLE_WEIGHT)."""
         return self.front_weight is None or bool(self.front_weight[i] >= fusion.VISIBLE_WEIGHT)
 
     def next_roi(self, i: int) -> Roi:
@@ -122,7 +129,9 @@ class Pipeline(Closing):
     blendshapes, head rotation and landmarks from the face crop; see kaocap.models) beside its
     full-range head model on the same crop, which follows the head through a full turn
     (kaocap.pose.fusion: ``Face.visible`` False while the face is turned away); and
-    ``"mediapipe"`` MediaPipe's landmark network followed by its blendshape network.
+    ``"mediapipe"`` MediaPipe's landmark network followed by its blendshape network, with the
+    landmark pose as the front branch of the same fusion (the head model takes a face over as
+    it turns away, so this path follows a full turn too).
     """
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
@@ -138,11 +147,12 @@ class Pipeline(Closing):
             self._face_model = LearnedModel(path, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
             if not self._face_model.has_landmarks:
                 raise ModelError(f"{path.name} has no landmarks output: the pipeline cannot track with it")
-            head = models.model_path(models.KAOCAP_HEAD_MODEL)
-            self._head_model = LearnedModel(head, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
         else:
             self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
             self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
+        # Both paths follow a face that turns away with kaocap's full-range head model.
+        head = models.model_path(models.KAOCAP_HEAD_MODEL)
+        self._head_model = LearnedModel(head, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
         # Opened on the first search (its networks come from a wheel fetched once): None = not yet.
         self._head_finder = None
         self._find_heads = self.config.model == "kaocap" and self.config.tracking.find_heads
@@ -157,11 +167,11 @@ class Pipeline(Closing):
     @property
     def runtimes(self) -> dict[str, str]:
         """The runtime each network runs on."""
-        if self._face_model is not None and self._head_model is not None:
+        if self._face_model is not None:
             return {"detector": self._detector.session.runtime, "face": self._face_model.session.runtime,
                     "head": self._head_model.session.runtime}  # fmt: skip
         return {"detector": self._detector.session.runtime, "landmarks": self._landmarks.runtime,
-                "blendshapes": self._blendshapes.runtime}  # fmt: skip
+                "blendshapes": self._blendshapes.runtime, "head": self._head_model.session.runtime}  # fmt: skip
 
     def reset(self) -> None:
         """Forget tracked faces, filter state and the last timestamp."""
@@ -285,7 +295,7 @@ class Pipeline(Closing):
             assert out.landmarks is not None and out.rotation_6d is not None
             points = lmk.project(out.landmarks.reshape(len(rois), -1) * lmk.INPUT_SIZE, rois)
             scores = self._presence(crops, timings)
-            rotation_6d, weight, head_rois = self._head_pass(feeds["image"], out.rotation_6d, rois, scores)
+            rotation_6d, weight, head_rois = self._head_pass(image, rois, out.rotation_6d, scores, feeds["image"])
             angles = np.array([r.rotation_rad for r in rois])
             timings["face"] = _ms(start)
             return _Estimates(points, scores, out.blendshapes,
@@ -293,15 +303,30 @@ class Pipeline(Closing):
         out = self._landmarks.run({self._landmarks.inputs[0].name: lmk.crop(image, rois)})
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
+        scores = lmk.presence(logits)
         timings["landmarks"] = _ms(start)
-        return _Estimates(points, lmk.presence(logits))
+        # The landmark pose is the front branch; the head model takes over as the face turns away.
+        start = time.perf_counter()
+        poses = [_landmark_pose(p, image.shape) for p in points]
+        camera = np.stack([p.rotation if p is not None else np.eye(3, dtype=np.float32) for p in poses]).astype(np.float64)
+        angles = np.array([r.rotation_rad for r in rois])
+        front_6d = matrix_to_rotation_6d(camera_to_crop_rotation(camera, angles))
+        rotation_6d, weight, head_rois = self._head_pass(image, rois, front_6d, scores)
+        fused = weight < 1  # elsewhere the landmark pose's own rotation, unchanged
+        if fused.any():
+            camera[fused] = crop_to_camera_rotation(rotation_6d_to_matrix(rotation_6d[fused]), angles[fused])
+        timings["pose"] = _ms(start)
+        return _Estimates(points, scores, None, camera, weight, head_rois, poses)
 
-    def _head_pass(self, images: NDArray[np.float32], front_6d: NDArray[np.float32], rois: list[Roi],
-                   scores: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32], list[Roi | None]]:  # fmt: skip
+    def _head_pass(self, image: NDArray[np.uint8], rois: list[Roi], front_6d: NDArray[np.float32],
+                   scores: NDArray[np.float32], images: NDArray[np.float32] | None = None,
+                   ) -> tuple[NDArray[np.float32], NDArray[np.float32], list[Roi | None]]:  # fmt: skip
         """The head model on the faces turned away (HEAD_MODEL_FACING, or not fully frontal last
-        frame): (fused unit 6D rotations (N, 6), front weights (N,), head ROIs, None where it did
-        not run); ``scores`` of those faces are raised to the head model's presence in place (a
-        head seen from behind is no face to the detector: the head model vouches for it).
+        frame) by the front branch's rotations ``front_6d`` (N, 6, as the ROIs' crops see them):
+        (fused unit 6D rotations (N, 6), front weights (N,), head ROIs, None where it did not
+        run); ``scores`` of those faces are raised to the head model's presence in place (a head
+        seen from behind is no face to the detector: the head model vouches for it). ``images``:
+        the ROIs' crops as network input when already made (kaocap's face model reads the same).
 
         A head ROI takes the head model's centre and rotation at the side the crop had: the head
         model's scale drifts on the back of the head, while a head turning round rarely changes
@@ -313,7 +338,9 @@ class Pipeline(Closing):
                                                                             for t in self._tracks])  # fmt: skip
         if turned.any():
             rows = np.flatnonzero(turned)
-            head = self._head_model.run({"image": images[rows]})
+            size = self._head_model.image_size
+            batch = images[rows] if images is not None else image_input(roi_crops(image, [rois[i] for i in rows], size), size)
+            head = self._head_model.run({"image": batch})
             assert head.roi is not None and head.presence is not None and head.rotation_6d is not None
             rotation_6d[rows], weight[rows] = fusion.fuse_rotations(front_6d[rows], head.rotation_6d)
             scores[rows] = np.maximum(scores[rows], head.presence)
@@ -355,7 +382,6 @@ class Pipeline(Closing):
     def _face(self, track: _Track, est: _Estimates, i: int, shape, timestamp_ms: int, timings) -> Face | None:
         """One face's blendshapes, pose and filtering; None when no pose can be solved (a face
         a few px wide, as MediaPipe, which then gives no matrix either)."""
-        height, width = shape[:2]
         points, score, visible = est.points[i], float(est.scores[i]), est.visible(i)
         if not visible:  # turned away: no shapes to measure (Face.visible)
             values, valid = np.full(len(BLENDSHAPES), np.nan, np.float32), np.zeros(len(BLENDSHAPES), bool)
@@ -367,12 +393,10 @@ class Pipeline(Closing):
         else:
             values, valid = est.blendshapes[i], np.ones(len(est.blendshapes[i]), bool)
         start = time.perf_counter()
-        normalised = points / np.array([width, height, width], dtype=np.float32)
-        try:
-            pose = estimate_head_pose(normalised, (width, height))
-        except PoseEstimationError as exc:
-            if visible or track.translation_cm is None:
-                log.debug("face %d dropped: %s", track.face_id, exc)
+        pose = est.poses[i] if est.poses is not None else _landmark_pose(points, shape)
+        if pose is None:
+            if visible or track.translation_cm is None or est.rotations is None:
+                log.debug("face %d dropped: no pose from its landmarks", track.face_id)
                 return None
             pose = HeadPose(est.rotations[i].astype(np.float32), track.translation_cm)
         if visible:
@@ -387,6 +411,16 @@ class Pipeline(Closing):
         pose = _continuous(track, pose)
         return Face(track.face_id, score, lmk.bounding_box(points), points.astype(np.float32),
                     values.astype(np.float32), valid, pose, track.roi, visible)  # fmt: skip
+
+
+def _landmark_pose(points: NDArray[np.float32], shape) -> HeadPose | None:
+    """The head pose of one face's (478, 3) px landmarks (kaocap.pose.process), None where none
+    can be solved (a face a few px wide, as MediaPipe, which then gives no matrix either)."""
+    height, width = shape[:2]
+    try:
+        return estimate_head_pose(points / np.array([width, height, width], dtype=np.float32), (width, height))
+    except PoseEstimationError:
+        return None
 
 
 def _continuous(track: _Track, pose: HeadPose) -> HeadPose:

@@ -207,10 +207,12 @@ def track_sequence(name: str, frames, rotations_true: NDArray | None = None, mod
                        float(np.nanmax(steps)) if np.isfinite(steps).any() else float("nan"), flips)  # fmt: skip
 
 
-def track_rendered_turn(samples: list) -> TrackedTurn:
-    """:func:`track_sequence` on a rendered turn (:func:`render_turn`), ending where it began."""
+def track_rendered_turn(samples: list, model: str = "kaocap") -> TrackedTurn:
+    """:func:`track_sequence` on a rendered turn (:func:`render_turn`), ending where it began,
+    with ``model`` as the pipeline's face model (kaocap's, or MediaPipe's landmarks)."""
     samples = [*samples, samples[0]]
-    return track_sequence("rendered 360 deg turn", [s.image for s in samples], np.stack([s.pose.rotation for s in samples]))
+    name = "rendered 360 deg turn" + ("" if model == "kaocap" else f", {model} landmarks")
+    return track_sequence(name, [s.image for s in samples], np.stack([s.pose.rotation for s in samples]), model)
 
 
 def track_clips(paths: list[Path], max_frames: int = 300) -> list[TrackedTurn]:
@@ -385,7 +387,8 @@ def evaluate_headpose(model_path: Path, render_data: Path, out: Path, *, headpos
     if headpose_dir is not None and Path(headpose_dir).is_dir():
         _aflw(model, Path(headpose_dir), report, head)
     if head is not None:
-        report.tracked = [track_rendered_turn(render_turn(identity, 4.0, background_seed=5, start_deg=0.0)),
+        camera_turn = render_turn(identity, 4.0, background_seed=5, start_deg=0.0)
+        report.tracked = [track_rendered_turn(camera_turn), track_rendered_turn(camera_turn, "mediapipe"),
                           *track_clips(list(clips or []))]  # fmt: skip
         report.fused_ms, report.landmark_network_ms = fused_latency(model_path, head_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -472,7 +475,7 @@ def format_report(report: HeadposeReport) -> list[str]:
         lines += ["", (f"Latency (OpenVINO, batch 1, 1 thread, this run): fused head-pose graph {f(report.fused_ms, 2)} ms, "
                        f"MediaPipe's landmark network {f(report.landmark_network_ms, 2)} ms.")]  # fmt: skip
     if report.tracked:
-        lines += ["", "The pipeline (kaocap's models, tracking, no smoothing) through whole sequences:", "",
+        lines += ["", "The pipeline (kaocap's models unless named, tracking, no smoothing) through whole sequences:", "",
                   ("| sequence | frames | tracked | face ids | shown not visible | largest step deg (limit 15) "
                    "| quaternion flips | median error deg | followed |"), "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for t in report.tracked:
