@@ -38,9 +38,9 @@ class TrackingConfig:
     """enabled: crop each frame from the last landmarks (VIDEO mode); off = detect every frame.
     min_presence: landmark-network presence below which a face is lost. redetect_interval:
     also re-run the detector every N frames while tracking (0 = only when faces are missing).
-    find_heads: with model "kaocap", while faces are missing and the detector finds none, look
-    every ``head_find_interval`` frames for heads seen from the side or behind (MediaPipe's
-    BlazePose body networks, kaocap.detect.body) and track them with the head model."""
+    find_heads: while tracking fewer faces than ``max_faces``, look every
+    ``head_find_interval`` frames for heads seen from the side or behind (MediaPipe's BlazePose
+    body networks, kaocap.detect.body) and track them with kaocap's head model."""
 
     enabled: bool = True
     min_presence: float = 0.5

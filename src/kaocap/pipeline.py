@@ -150,12 +150,16 @@ class Pipeline(Closing):
         else:
             self._landmarks = self._open("landmarks", "mediapipe_face_landmarks", rt.landmarks, threads)
             self._blendshapes = self._open("blendshapes", "mediapipe_face_blendshapes", rt.blendshapes, threads)
-        # Both paths follow a face that turns away with kaocap's full-range head model.
-        head = models.model_path(models.KAOCAP_HEAD_MODEL)
-        self._head_model = LearnedModel(head, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
+        # Both paths follow a face that turns away with kaocap's full-range head model; MediaPipe's
+        # only while tracking: its IMAGE mode (the teacher of the data engine and of the
+        # evaluations) stays MediaPipe's own.
+        self._follow_heads = self.config.model == "kaocap" or self.config.tracking.enabled
+        if self._follow_heads:
+            head = models.model_path(models.KAOCAP_HEAD_MODEL)
+            self._head_model = LearnedModel(head, rt.face or DEFAULT_RUNTIMES["face"], threads=threads)
         # Opened on the first search (its networks come from a wheel fetched once): None = not yet.
         self._head_finder = None
-        self._find_heads = self.config.model == "kaocap" and self.config.tracking.find_heads
+        self._find_heads = self.config.tracking.find_heads and self.config.tracking.enabled
         self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
         self._filtering = bool(self.config.filter.enabled)
         self.reset()
@@ -170,8 +174,9 @@ class Pipeline(Closing):
         if self._face_model is not None:
             return {"detector": self._detector.session.runtime, "face": self._face_model.session.runtime,
                     "head": self._head_model.session.runtime}  # fmt: skip
+        heads = {"head": self._head_model.session.runtime} if self._head_model is not None else {}
         return {"detector": self._detector.session.runtime, "landmarks": self._landmarks.runtime,
-                "blendshapes": self._blendshapes.runtime, "head": self._head_model.session.runtime}  # fmt: skip
+                "blendshapes": self._blendshapes.runtime, **heads}  # fmt: skip
 
     def reset(self) -> None:
         """Forget tracked faces, filter state and the last timestamp."""
@@ -288,7 +293,7 @@ class Pipeline(Closing):
 
     def _estimate(self, image: NDArray[np.uint8], rois: list[Roi], timings: dict[str, float]) -> _Estimates:
         start = time.perf_counter()
-        if self._face_model is not None and self._head_model is not None:
+        if self._face_model is not None:
             crops = roi_crops(image, rois, self._face_model.image_size)
             feeds = {"image": image_input(crops, self._face_model.image_size)}
             out = self._face_model.run(feeds)
@@ -304,6 +309,12 @@ class Pipeline(Closing):
         raw, logits = out[lmk.OUTPUT_LANDMARKS], out[lmk.OUTPUT_PRESENCE]
         points = lmk.project(raw.reshape(len(rois), -1), rois)
         scores = lmk.presence(logits)
+        if not self._follow_heads:
+            timings["landmarks"] = _ms(start)
+            return _Estimates(points, scores)
+        for k, track in enumerate(self._tracks):  # a head without a face yet: the body networks' score
+            track.head_only = track.head_only and scores[k] < self.config.tracking.min_presence
+            scores[k] = track.score if track.head_only else scores[k]
         timings["landmarks"] = _ms(start)
         # The landmark pose is the front branch; the head model takes over as the face turns away.
         start = time.perf_counter()
