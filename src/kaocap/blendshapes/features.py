@@ -176,9 +176,9 @@ def rotation_z(angle_rad: float | NDArray[np.floating]) -> NDArray[np.float64]:
     """(3, 3) or (N, 3, 3) right-handed rotation about the camera z axis (towards the viewer)."""
     t = np.asarray(angle_rad, dtype=np.float64)
     c, s = np.cos(t), np.sin(t)
-    zero, one = np.zeros_like(t), np.ones_like(t)
-    rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+    out = np.zeros((*t.shape, 3, 3))
+    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1], out[..., 2, 2] = c, -s, s, c, 1.0
+    return out
 
 
 def camera_to_crop_rotation(rotation: NDArray[np.floating], roi_rotation_rad: float | NDArray) -> NDArray[np.float64]:
