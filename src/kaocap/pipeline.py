@@ -257,9 +257,9 @@ class Pipeline(Closing):
 
     def _search_heads(self, image: NDArray[np.uint8], timings: dict[str, float]) -> None:
         """Heads without a face the detector sees (turned away, seen from behind), while fewer
-        faces than ``max_faces`` are tracked: a track for each head the body networks find
-        (kaocap.detect.body) away from the tracked faces, every ``tracking.head_find_interval``
-        frames. Until the detector confirms a face on its crop (``_Track.head_only``), such a
+        faces than ``max_faces`` are tracked or a track is still such a head: a track for each
+        head the body networks find (kaocap.detect.body) away from the tracked faces, every
+        ``tracking.head_find_interval`` frames. Until the detector confirms a face on its crop (``_Track.head_only``), such a
         track is read by the head model every frame and vouched for by the body networks at
         each search (dropped when they no longer find it there)."""
         if self._frames_since_head_search < self.config.tracking.head_find_interval:
