@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kaocap import models
-from kaocap.detect import body
+from kaocap.detect import body, process
 from kaocap.errors import ModelError
 from tests.conftest import shared
 
@@ -57,7 +57,7 @@ def test_anchor_layout_matches_mediapipe():
 
 def test_decode_maps_an_anchor_through_the_letterbox():
     image = np.zeros((100, 200, 3), np.uint8)
-    tensor, to_image = body.letterbox(image)
+    tensor, to_image = process.letterbox(image, size=body.DETECTOR_SIZE)
     assert tensor.shape == (1, 224, 224, 3) and tensor.min() == -1.0
     regressors = np.zeros((body.NUM_ANCHORS, 12), np.float32)
     regressors[0, 2:4] = 22.4  # a 22.4-px box on the first anchor (4 px, 4 px of the input)

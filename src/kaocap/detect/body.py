@@ -57,11 +57,11 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from kaocap.detect.process import Detection, weighted_nms
+from kaocap.detect import process
+from kaocap.detect.process import Detection, anchor_centres, sigmoid, weighted_nms
 from kaocap.landmarks.process import crop
 from kaocap.models import model_path
 from kaocap.runtime import open_session
@@ -76,7 +76,6 @@ NUM_OUTPUT_LANDMARKS, LANDMARK_VALUES = 39, 5
 # SsdAnchorsCalculator / TensorsToDetectionsCalculator / NonMaxSuppressionCalculator /
 # RectTransformationCalculator options of MediaPipe's PoseDetectorGraph.
 _ANCHOR_STRIDES = (8, 16, 32, 32, 32)
-_SCORE_CLIP = 100.0
 MIN_DETECTION_SCORE = 0.5
 NMS_IOU = 0.3
 BODY_ROI_SCALE = 1.25
@@ -126,40 +125,10 @@ class HeadCandidate:
     facing: float
 
 
-def _sigmoid(x: NDArray[np.floating]) -> NDArray[np.float64]:
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -_SCORE_CLIP, _SCORE_CLIP)))
-
-
 @cache
 def ssd_anchors() -> NDArray[np.float32]:
-    """(2254, 2) anchor centres (x, y) in 0..1 of the 224x224 input; anchor sizes are all 1.
-    Layers sharing a stride share a grid, two anchors per layer and cell (fixed size)."""
-    centres, layer = [], 0
-    while layer < len(_ANCHOR_STRIDES):
-        stride, per_cell = _ANCHOR_STRIDES[layer], 0
-        while layer < len(_ANCHOR_STRIDES) and _ANCHOR_STRIDES[layer] == stride:
-            per_cell, layer = per_cell + 2, layer + 1
-        grid = math.ceil(DETECTOR_SIZE / stride)
-        ys, xs = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
-        cells = np.stack([(xs.ravel() + 0.5) / grid, (ys.ravel() + 0.5) / grid], axis=1)
-        centres.append(np.repeat(cells, per_cell, axis=0))
-    return np.concatenate(centres).astype(np.float32)
-
-
-def letterbox(image: NDArray[np.uint8], size: int = DETECTOR_SIZE) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """The whole image scaled into a ``size`` square, aspect kept, centred, zero padding.
-
-    Returns (input (1, size, size, 3) float32 in -1..1, (2, 3) affine input px -> image px).
-    """
-    height, width = image.shape[:2]
-    side = max(height, width)
-    scale = size / side
-    to_input = np.array([[scale, 0, size / 2 - scale * width / 2], [0, scale, size / 2 - scale * height / 2]])
-    patch = cv2.warpAffine(image, to_input, (size, size), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
-    tensor = patch.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
-    to_image = np.array([[1 / scale, 0, (width - side) / 2], [0, 1 / scale, (height - side) / 2]])
-    return tensor[None], to_image
+    """(2254, 2) anchor centres (x, y) in 0..1 of the 224x224 input; anchor sizes are all 1."""
+    return anchor_centres(_ANCHOR_STRIDES, DETECTOR_SIZE)
 
 
 def decode(regressors: NDArray[np.float32], logits: NDArray[np.float32], min_score: float,
@@ -167,7 +136,7 @@ def decode(regressors: NDArray[np.float32], logits: NDArray[np.float32], min_sco
     """Raw outputs (2254, 12), (2254,) -> face boxes (K, 4) x0 y0 x1 y1, body keypoints (K, 4, 2)
     and scores (K,) for the anchors scoring at least ``min_score``, mapped to image px by
     ``affine`` (input px -> image px, a scale and a shift)."""
-    probs = _sigmoid(logits.reshape(-1))
+    probs = sigmoid(logits.reshape(-1))
     keep = np.flatnonzero(probs >= min_score)
     raw, anchors = regressors[keep].astype(np.float64), ssd_anchors()[keep].astype(np.float64) * DETECTOR_SIZE
     centre, half = raw[:, 0:2] + anchors, raw[:, 2:4] / 2
@@ -200,7 +169,7 @@ def project(raw: NDArray[np.float32], roi: Roi) -> NDArray[np.float32]:
     out[:, 0] = (c * x - s * y) * side + roi.center_xy[0]
     out[:, 1] = (s * x + c * y) * side + roi.center_xy[1]
     out[:, 2] = pts[:, 2] / LANDMARKS_SIZE * side
-    out[:, 3:] = _sigmoid(pts[:, 3:])
+    out[:, 3:] = sigmoid(pts[:, 3:])
     return out.astype(np.float32)
 
 
@@ -293,7 +262,7 @@ class BodyHeadFinder:
         """Bodies in an RGB image (H, W, 3) uint8, sorted by score: face box (4,) and the four
         body keypoints (4, 2) in image px (see :func:`decode`)."""
         _check_image(image)
-        tensor, to_image = letterbox(image)
+        tensor, to_image = process.letterbox(image, size=DETECTOR_SIZE)
         out = self._detector.run({self._detector.inputs[0].name: tensor})
         found = decode(out[DETECTOR_REGRESSORS][0], out[DETECTOR_SCORES][0, :, 0], MIN_DETECTION_SCORE, to_image)
         return weighted_nms(*found, NMS_IOU)

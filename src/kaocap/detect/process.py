@@ -65,37 +65,50 @@ def split_batch(output: NDArray[np.float32], batch: int) -> NDArray[np.float32]:
 @cache
 def ssd_anchors() -> NDArray[np.float32]:
     """(896, 2) anchor centres (x, y) in 0..1 of the 128x128 input; anchor sizes are all 1."""
+    return anchor_centres(_ANCHOR_STRIDES, INPUT_SIZE)
+
+
+def anchor_centres(strides: tuple[int, ...], input_size: int) -> NDArray[np.float32]:
+    """(A, 2) centres (x, y) in 0..1 of the fixed-size SSD anchors of MediaPipe's
+    SsdAnchorsCalculator for square ``input_size`` inputs and per-layer ``strides`` (BlazeFace's
+    and BlazePose's detectors)."""
     centres = []
     layer = 0
-    while layer < len(_ANCHOR_STRIDES):
-        stride = _ANCHOR_STRIDES[layer]
+    while layer < len(strides):
+        stride = strides[layer]
         per_cell = 0
         # Layers sharing a stride share a grid; each contributes 2 anchors per cell
         # (aspect ratio 1 and the interpolated scale), all with fixed size.
-        while layer < len(_ANCHOR_STRIDES) and _ANCHOR_STRIDES[layer] == stride:
+        while layer < len(strides) and strides[layer] == stride:
             per_cell += 2
             layer += 1
-        grid = math.ceil(INPUT_SIZE / stride)
+        grid = math.ceil(input_size / stride)
         ys, xs = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
         cells = np.stack([(xs.ravel() + 0.5) / grid, (ys.ravel() + 0.5) / grid], axis=1)
         centres.append(np.repeat(cells, per_cell, axis=0))
     return np.concatenate(centres).astype(np.float32)
 
 
-def letterbox(image: NDArray[np.uint8], region: tuple[int, int, int, int] | None = None):
-    """Scale ``image[region]`` into a 128x128 input, keeping aspect ratio, zero padding.
+def sigmoid(logits: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Scores 0..1 of detector logits, float64, clipped to +-100 first as MediaPipe does."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -_SCORE_CLIP, _SCORE_CLIP)))
+
+
+def letterbox(image: NDArray[np.uint8], region: tuple[int, int, int, int] | None = None, size: int = INPUT_SIZE):
+    """Scale ``image[region]`` into a ``size`` x ``size`` input (BlazeFace's 128 by default),
+    keeping aspect ratio, zero padding.
 
     region: (x0, y0, x1, y1) px, default the whole image.
-    Returns (input (1, 128, 128, 3) float32 in -1..1, (2, 3) affine input px -> image px).
+    Returns (input (1, size, size, 3) float32 in -1..1, (2, 3) affine input px -> image px).
     """
     x0, y0, x1, y1 = region or (0, 0, image.shape[1], image.shape[0])
     side = max(x1 - x0, y1 - y0)
-    scale = INPUT_SIZE / side
+    scale = size / side
     # Centre the region in a square of ``side`` px, as MediaPipe's PadRoi does.
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    to_input = np.array([[scale, 0, INPUT_SIZE / 2 - scale * cx], [0, scale, INPUT_SIZE / 2 - scale * cy]])
+    to_input = np.array([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
     crop = cv2.warpAffine(
-        image, to_input, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+        image, to_input, (size, size), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
     )  # fmt: skip
     tensor = crop.astype(np.float32) * (2.0 / 255.0) - 1.0
@@ -108,7 +121,7 @@ def decode(
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """Raw outputs (896, 16), (896,) -> boxes (K, 4) x0y0x1y1, keypoints (K, 6, 2), scores (K,),
     all in 128-px input coordinates, for the anchors scoring at least ``min_score``."""
-    probs = 1.0 / (1.0 + np.exp(-np.clip(scores.astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)))
+    probs = sigmoid(scores)
     keep = np.flatnonzero(probs >= min_score)
     raw, anchors = regressors[keep], ssd_anchors()[keep] * INPUT_SIZE
     centre = raw[:, 0:2] + anchors
@@ -122,7 +135,7 @@ def _iou(box: NDArray, boxes: NDArray) -> NDArray:
     lt = np.maximum(box[:2], boxes[:, :2])
     rb = np.minimum(box[2:], boxes[:, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)
     union = area(box) + area(boxes) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
