@@ -1,7 +1,10 @@
 """A MobileNetV3-small-class backbone in plain PyTorch (no torchvision here): inverted residual
 blocks with depthwise convolutions, squeeze-and-excitation and hard-swish (Howard et al. 2019).
 
-Input (N, 3, S, S) float32 RGB in 0..1 (S = 128 by default); output (N, C) pooled features.
+Input (N, 3, S, S) float32 RGB in 0..1 (S = 128 by default); output (N, C) pooled features:
+a global average, or (``pool="gdconv"``) a global depthwise convolution that gives every cell of
+the final S/32 x S/32 map its own learnt weight per channel (MobileFaceNet, Chen et al. 2018),
+so the features keep where in the face they come from (an iris left or right of the eye).
 """
 
 from __future__ import annotations
@@ -87,10 +90,13 @@ class InvertedResidual(nn.Module):
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """width: channel multiplier (1.0 = MobileNetV3-small). blocks: the block table."""
+    """width: channel multiplier (1.0 = MobileNetV3-small). blocks: the block table. pool:
+    "avg" or "gdconv" (needs ``image_size``, the input side in px)."""
 
     width: float = 1.0
     blocks: tuple[tuple[int, int, int, bool, bool, int], ...] = MOBILENETV3_SMALL
+    pool: str = "avg"
+    image_size: int = 128
 
 
 class MobileNetV3Small(nn.Module):
@@ -108,6 +114,15 @@ class MobileNetV3Small(nn.Module):
         self.out_channels = make_divisible(LAST_CHANNELS * w)
         layers.append(conv_bn(cin, self.out_channels, 1, act=nn.Hardswish(inplace=True)))
         self.features = nn.Sequential(*layers)
+        if config.pool not in ("avg", "gdconv"):
+            raise ValueError(f"pool must be 'avg' or 'gdconv', got {config.pool!r}")
+        side = config.image_size
+        for *_, stride in ((0, 0, 0, 0, 0, 2), *config.blocks):
+            side = (side + stride - 1) // stride
+        c = self.out_channels
+        self.gdconv = conv_bn(c, c, side, groups=c) if config.pool == "gdconv" else None
+        if self.gdconv is not None:
+            self.gdconv[0].padding = (0, 0)  # one output cell: the kernel covers the whole map
         self._init()
 
     def _init(self) -> None:
@@ -121,5 +136,5 @@ class MobileNetV3Small(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = (image - INPUT_MEAN) / INPUT_STD
-        return self.features(x).mean(dim=(2, 3))
+        x = self.features((image - INPUT_MEAN) / INPUT_STD)
+        return x.mean(dim=(2, 3)) if self.gdconv is None else self.gdconv(x).flatten(1)

@@ -28,7 +28,7 @@ from kaocap.train import batches
 from kaocap.train.augment import AugmentConfig
 from kaocap.train.card import base_card, finish_card
 from kaocap.train.export import export_onnx
-from kaocap.train.losses import LossWeights, total_loss
+from kaocap.train.losses import LossWeights, label_spread, total_loss
 from kaocap.train.nets import Learner, rotation_6d_to_matrix
 from kaocap.train.registry import LearnerCard, create_model, get_card
 from kaocap.train.samples import SampleSet, load_samples, sample_weights
@@ -171,10 +171,10 @@ def validate(learner: Learner, data: _Data, limit: int | None = None) -> dict[st
     return metrics
 
 
-def _step(learner, optimizer, scheduler, inputs, labels, weights: LossWeights) -> tuple[float, dict[str, float]]:
+def _step(learner, optimizer, scheduler, inputs, labels, weights: LossWeights, shape_std: torch.Tensor) -> tuple[float, dict[str, float]]:
     learner.train()
     out = learner(*[inputs[n] for n in learner.input_names])
-    loss, parts = total_loss(out, labels, weights)
+    loss, parts = total_loss(out, labels, weights, shape_std)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(learner.parameters(), 5.0)
@@ -188,6 +188,7 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
     bs, steps_per_epoch, total = hp["batch_size"], hp["steps_per_epoch"], hp["steps"]
     optimizer = torch.optim.AdamW(learner.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     scheduler, weights = _schedule(optimizer, total), loss_weights(card)
+    shape_std = label_spread(data.train.blendshapes, data.train.valid)
     p = sample_weights(data.train.domain, cfg.mix)
     if "rear_weight" in card.extra:  # head learners: more of the views a face model never sees
         p = p * np.where(data.train.rotation_crop[:, 2, 2] < REAR_COS, card.extra["rear_weight"], 1.0)
@@ -202,7 +203,7 @@ def _fit(learner: Learner, data: _Data, cfg: TrainConfig, hp: dict[str, Any], ca
             start, cpu_start = time.perf_counter(), time.process_time()
             rng = np.random.default_rng([cfg.seed, epoch, i + 1])
             inputs, labels = data.batch("train", idx, rng, augment)
-            loss, _ = _step(learner, optimizer, scheduler, inputs, labels, weights)
+            loss, _ = _step(learner, optimizer, scheduler, inputs, labels, weights, shape_std)
             history["loss"].append(loss)
             history["step_s"].append(time.perf_counter() - start)
             history["step_cpu_s"].append(time.process_time() - cpu_start)

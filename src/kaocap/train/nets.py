@@ -174,9 +174,10 @@ class ImageCNN(Learner):
 
     input_names, input_kind = ("image",), "image"
 
-    def __init__(self, width: float = 1.0, embed: int = 256, dropout: float = 0.1, landmark_aux: bool = False) -> None:
+    def __init__(self, width: float = 1.0, embed: int = 256, dropout: float = 0.1, landmark_aux: bool = False,
+                 pool: str = "avg", image_size: int = 128) -> None:  # fmt: skip
         super().__init__()
-        self.backbone = MobileNetV3Small(BackboneConfig(width=width))
+        self.backbone = MobileNetV3Small(BackboneConfig(width=width, pool=pool, image_size=image_size))
         self.embed = nn.Sequential(nn.Linear(self.backbone.out_channels, embed), nn.Hardswish(inplace=True),
                                    nn.Dropout(dropout))  # fmt: skip
         self.heads = Heads(embed, landmark_aux=landmark_aux)

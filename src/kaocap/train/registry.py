@@ -119,6 +119,16 @@ def blendshapes_cnn_s_lmk(**kw: Any) -> Any:
     return _nets().ImageCNN(width=1.0, landmark_aux=True, **kw)
 
 
+#: The second face CNN: the landmark target, a global depthwise pooling that keeps where in the
+#: crop a feature is (gaze, mouth corners) and a loss that weighs every shape by its spread.
+_CNN2: dict[str, Any] = {"landmark_aux": 1.0, "extra": {"loss": {"standardised": 0.1}}}
+
+
+@register_model(LearnerCard("blendshapes_cnn_s_gd", "cnn", "image", "blendshapes_cnn_s_lmk + global depthwise pooling + per-shape standardised loss", **_CNN2))
+def blendshapes_cnn_s_gd(**kw: Any) -> Any:
+    return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
+
+
 @register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", train_steps=14_000))
 def blendshapes_cnn_xs(**kw: Any) -> Any:
     return _nets().ImageCNN(width=0.75, **kw)

@@ -11,7 +11,7 @@ import torch
 from kaocap.constants import NUM_LANDMARKS
 from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch
 from kaocap.train.export import example_inputs
-from kaocap.train.losses import LossWeights, total_loss
+from kaocap.train.losses import total_loss
 from kaocap.train.registry import create_model, get_card
 
 
@@ -35,6 +35,8 @@ class StepTime:
 def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, threads: int | None = None) -> StepTime:
     """Time full training steps (augmentation for image learners, forward, loss, backward,
     AdamW) at ``batch_size`` on random inputs; the first 3 steps are warm-up."""
+    from kaocap.train.loop import loss_weights  # loop imports this module
+
     if threads:
         torch.set_num_threads(threads)
     card, rng = get_card(model_id), np.random.default_rng(0)
@@ -42,7 +44,8 @@ def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, th
     if card.input_kind == "image":
         learner = learner.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(learner.parameters(), lr=1e-3)
-    weights, aug = LossWeights(landmarks=card.landmark_aux), AugmentConfig()
+    weights, aug = loss_weights(card), AugmentConfig()
+    shape_std = torch.full((52,), 0.1)
     times, cpu = [], []
     for _ in range(steps + 3):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -53,7 +56,7 @@ def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, th
             crops, _, _ = affine_batch(crops, labels["landmarks"].numpy(), labels["rotation_crop"].numpy(), rng, aug)
             feeds["image"] = colour_batch(np.multiply(crops, np.float32(1 / 255), dtype=np.float32), rng, aug).transpose(0, 3, 1, 2)
         out = learner(*[torch.from_numpy(feeds[n]) for n in learner.input_names])
-        loss, _ = total_loss(out, labels, weights)
+        loss, _ = total_loss(out, labels, weights, shape_std)
         opt.zero_grad()
         loss.backward()
         opt.step()
