@@ -8,9 +8,9 @@ import pytest
 
 from kaocap import BLENDSHAPES, Pipeline
 from kaocap.capture import default_image
-from kaocap.config import MODELS, FilterConfig, PipelineConfig, TrackingConfig
+from kaocap.config import MODELS, FilterConfig, PipelineConfig
 from kaocap.eval.agreement import compare, decode_frames
-from kaocap.pipeline import CONFIRM_INTERVAL
+from kaocap.pipeline import CONFIRM_INTERVAL, NETWORK_ROLES
 from tests.conftest import ROOT, clock, shared
 
 #: kaocap's model against MediaPipe on golden clip 1, limits over the measured values
@@ -229,3 +229,40 @@ def test_a_wrong_face_model_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "_OWN_DIR", tmp_path)
     with pytest.raises(ModelError, match="does not match its card"):
         Pipeline(PipelineConfig(model="kaocap"))
+
+
+@pytest.mark.parametrize(("model", "roles"), [("mediapipe", {"detector", "landmarks", "blendshapes", "head"}),
+                                              ("kaocap", {"detector", "face", "head"})])  # fmt: skip
+def test_with_sessions_wraps_every_network_and_leaves_the_original(model, roles):
+    """The hook kaocap.offline shares networks through: every opened network passes through the
+    wrapper once, the copy gives the same results through it, the original keeps its own."""
+    calls: list[str] = []
+
+    class Spy:
+        def __init__(self, role, session):
+            self.role, self.session = role, session
+            self.runtime, self.inputs, self.outputs = session.runtime, session.inputs, session.outputs
+
+        def run(self, feeds):
+            calls.append(self.role)
+            return self.session.run(feeds)
+
+    wrapped: list[str] = []
+
+    def wrap(role, session):
+        wrapped.append(role)
+        return Spy(role, session)
+
+    config = PipelineConfig(model=model, filter=FilterConfig(enabled=False))
+    with Pipeline(config) as pipe:
+        copy = pipe.with_sessions(wrap)
+        copy.reset()
+        image = default_image()
+        ours, theirs = copy(image, 1), pipe(image, 1)
+        assert sorted(wrapped) == sorted(roles)
+        assert set(calls) == roles - {"head"}  # the portrait faces the camera: no head pass
+        assert pipe.runtimes == copy.runtimes
+        held = [getattr(pipe, attr) for attr in NETWORK_ROLES.values()]
+        assert not any(isinstance(h, Spy) or isinstance(getattr(h, "session", None), Spy) for h in held)
+        np.testing.assert_array_equal(ours.faces[0].blendshapes, theirs.faces[0].blendshapes)
+        np.testing.assert_array_equal(ours.faces[0].landmarks, theirs.faces[0].landmarks)

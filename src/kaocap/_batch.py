@@ -100,10 +100,6 @@ class _Call:
     done: bool = False
 
 
-def is_session(value) -> bool:
-    return callable(getattr(value, "run", None)) and hasattr(value, "inputs") and hasattr(value, "outputs")
-
-
 class OneAtATime:
     """A session shared by threads, one call at a time (LiteRT's interpreter is not
     thread-safe)."""

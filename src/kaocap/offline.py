@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaocap._batch import Batcher, OneAtATime, is_session
+from kaocap._batch import Batcher, OneAtATime
 from kaocap.config import PipelineConfig
 from kaocap.errors import ConfigError, InputError, KaocapError
 from kaocap.runtime import opencv_threads
@@ -195,18 +195,18 @@ def _shared_pipeline(config: PipelineConfig, batcher: Batcher):
     copies (``copy.copy`` then ``reset()``, which gives a copy its own tracking state):
     kaocap's own networks (which take a batch) run through ``batcher``, every other session
     one call at a time. The networks are those of :func:`_opened`, opened once per process.
-    With MediaPipe's networks nothing is batched."""
-    from kaocap.blendshapes.learned import LearnedModel
+    With MediaPipe's networks nothing is batched: the head model alone is kaocap's there, run
+    on turned faces only, and a batch would wait for clips that never call it (onnxruntime
+    takes calls from threads)."""
+    pipe = _opened(config)
+    if config.model != "kaocap":
+        return copy.copy(pipe)
+    return pipe.with_sessions(lambda role, session: batcher.share(role, session) if role in _OWN else session)
 
-    pipe = copy.copy(_opened(config))
-    if config.model != "kaocap":  # the head model alone is kaocap's there, run on turned faces only:
-        return pipe  # a batch would wait for clips that never call it (onnxruntime takes calls from threads)
-    for name, value in list(vars(pipe).items()):
-        if isinstance(value, LearnedModel):
-            value = copy.copy(value)
-            value.session = batcher.share(str(value.path), value.session)
-            setattr(pipe, name, value)
-    return pipe
+
+#: kaocap's own networks (kaocap.pipeline.NETWORK_ROLES): batched offline, and safe to call
+#: from several threads (onnxruntime, OpenVINO); the others run one call at a time.
+_OWN = ("face", "head")
 
 
 @functools.lru_cache(maxsize=2)
@@ -215,19 +215,10 @@ def _opened(config: PipelineConfig):
     configuration (opening them, sha256 checks included, costs about 0.3 s of CPU: a worker
     that runs several groups, or a benchmark after its warm-up, pays it once). Sessions that
     cannot take calls from several threads are wrapped one call at a time here, so that every
-    group of the process shares the one lock. The pipeline has no public hook for its
-    networks yet: they are found among its attributes by type (a Session, or an object
-    holding one as ``session``)."""
-    from kaocap.blendshapes.learned import LearnedModel
+    group of the process shares the one lock."""
     from kaocap.pipeline import Pipeline
 
-    pipe = Pipeline(config)
-    for name, value in list(vars(pipe).items()):
-        if is_session(value):
-            setattr(pipe, name, OneAtATime(value))
-        elif is_session(getattr(value, "session", None)) and not isinstance(value, LearnedModel):
-            value.session = OneAtATime(value.session)
-    return pipe
+    return Pipeline(config).with_sessions(lambda role, session: session if role in _OWN else OneAtATime(session))
 
 
 #: Decimals of the landmarks in ``Face.to_dict`` (px): the writer below rounds them as it does.

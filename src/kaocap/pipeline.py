@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,6 +168,25 @@ class Pipeline(Closing):
     @staticmethod
     def _open(role: str, model_id: str, runtime: str, threads: int) -> Session:
         return open_session(models.model_path(model_id), runtime or DEFAULT_RUNTIMES[role], threads=threads)
+
+    def with_sessions(self, wrap: Callable[[str, Session], Session]) -> Pipeline:
+        """A shallow copy whose networks run through ``wrap(role, session)``, role one of
+        NETWORK_ROLES (those the configuration opened): the copy shares this pipeline's open
+        networks through the wrappers, this pipeline is left as it is (kaocap.offline runs them
+        one call at a time, or batched, across threads). The copy shares the tracking state
+        too until its ``reset()``."""
+        pipe = copy.copy(self)
+        for role, attr in NETWORK_ROLES.items():
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            if role in _BARE_SESSIONS:
+                setattr(pipe, attr, wrap(role, value))
+            else:  # an object holding its session: a copy holds the wrapped one
+                holder = copy.copy(value)
+                holder.session = wrap(role, value.session)
+                setattr(pipe, attr, holder)
+        return pipe
 
     @property
     def runtimes(self) -> dict[str, str]:
@@ -424,6 +444,13 @@ class Pipeline(Closing):
         pose = _continuous(track, pose)
         return Face(track.face_id, score, lmk.bounding_box(points), points.astype(np.float32),
                     values.astype(np.float32), valid, pose, track.roi, visible)  # fmt: skip
+
+
+#: The pipeline's networks by role, and the attribute of each; "landmarks" and "blendshapes" are
+#: sessions, the others objects that hold theirs as ``session`` (FaceDetector, LearnedModel).
+NETWORK_ROLES: dict[str, str] = {"detector": "_detector", "landmarks": "_landmarks", "blendshapes": "_blendshapes",
+                                 "face": "_face_model", "head": "_head_model"}  # fmt: skip
+_BARE_SESSIONS = ("landmarks", "blendshapes")
 
 
 def _landmark_pose(points: NDArray[np.float32], shape) -> HeadPose | None:
