@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kaocap.cli import main
 from kaocap.capture import default_image
+from kaocap.cli import main
 from kaocap.stream.csv_livelink import read_livelink_csv
 from tests.conftest import shared
 
@@ -189,7 +189,7 @@ def test_camera_gone_for_good_waits_until_stopped_and_keeps_outputs(tmp_path, mo
     out, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
     stop = threading.Event()
     # the user presses Ctrl-C during the outage that follows the third frame
-    press = lambda result: result.frame_index == 2 and threading.Timer(0.5, stop.set).start()  # noqa: E731
+    press = lambda result: result.frame_index == 2 and threading.Timer(0.5, stop.set).start()
     summary = kaocap.jobs.run(0, jsonl=out, csv=csv, stop=stop, on_result=press)
     assert summary.error is None and summary.frames == 3
     assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]

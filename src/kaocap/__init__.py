@@ -21,6 +21,7 @@ __all__ = [
     "KaocapError",
     "Pipeline",
     "PipelineConfig",
+    "Roi",
     "default_image",
 ]
 __version__ = "0.1.0"

@@ -147,7 +147,7 @@ def bench_runtimes(repeats: int = 200, threads: int = 1) -> dict[str, dict[str, 
                 continue
             session = open_session(path, runtime, threads=threads)
             feeds = {s.name: rng.random([max(d, 1) for d in s.shape]).astype(s.dtype) for s in session.inputs}
-            table.setdefault(role, {})[runtime] = _median_ms(lambda: session.run(feeds), repeats)
+            table.setdefault(role, {})[runtime] = _median_ms(lambda s=session, f=feeds: s.run(f), repeats)
     return table
 
 
@@ -225,7 +225,7 @@ def bench_batches(runtimes: Sequence[str], batches: Sequence[int], *, repeats: i
         model = LearnedModel(path, runtime, threads=1)
         for batch in batches:
             feeds = {"image": rng.random((batch, 3, model.image_size, model.image_size), dtype=np.float32)}
-            rows.append(BatchRow(runtime, path.name, batch, _median_ms(lambda: model.run(feeds), repeats)))
+            rows.append(BatchRow(runtime, path.name, batch, _median_ms(lambda m=model, f=feeds: m.run(f), repeats)))
     return rows
 
 

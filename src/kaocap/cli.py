@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from kaocap.config import MODELS, PipelineConfig, load_config, load_file
 from kaocap.errors import ConfigError, InputError, KaocapError

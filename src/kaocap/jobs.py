@@ -67,8 +67,8 @@ class RunSummary:
 
     def stats_lines(self) -> list[str]:
         """Per-stage wall time (mean / p99 ms) and CPU use, for ``kaocap run --stats``."""
-        lines = [f"{self.frames / self.seconds if self.seconds else 0:.1f} frames/s, "
-                 f"CPU {self.cpu_percent:.0f}% of one core"]  # fmt: skip
+        lines = [(f"{self.frames / self.seconds if self.seconds else 0:.1f} frames/s, "
+                  f"CPU {self.cpu_percent:.0f}% of one core")]  # fmt: skip
         for part, cpu in self.stage_cpu_s.items():
             share = 100.0 * cpu / self.seconds if self.seconds else 0.0
             lines.append(f"  cpu {part:<8} {share:5.1f}% of one core   {1000 * cpu / max(1, self.frames):7.2f} ms/frame")
@@ -140,7 +140,7 @@ def _outputs(stack: contextlib.ExitStack, fps: float, *, jsonl, csv, preview, se
         writers.append(stack.enter_context(LiveLinkCsvWriter(csv, fps=fps)))
     if preview is not None:
         writers.append(stack.enter_context(PreviewWriter(preview, fps=fps)))
-    calls = [(lambda w: lambda r, f, t: w.write(r, f.image) if _wants_image(w) else w.write(r))(w) for w in writers]
+    calls = [_writer_call(w) for w in writers]
     fanout = None
     if send:
         from kaocap.stream.senders import Fanout
@@ -254,6 +254,13 @@ def _loop(pipe: Pipeline, src: Source, max_frames, throttle: _Throttle, calls, s
 
 def _wants_image(writer: object) -> bool:
     return bool(getattr(writer, "needs_image", False))
+
+
+def _writer_call(writer):
+    """``call(result, frame, t)`` writing one frame to ``writer`` (with the image if it wants it)."""
+    if _wants_image(writer):
+        return lambda r, f, t: writer.write(r, f.image)
+    return lambda r, f, t: writer.write(r)
 
 
 def _progress(src: Source, max_frames: int | None):

@@ -252,7 +252,7 @@ def mediapipe_landmarker():
     from kaocap.eval.peer import import_mediapipe
 
     try:
-        mp, BaseOptions, vision = import_mediapipe()  # noqa: N806
+        mp, BaseOptions, vision = import_mediapipe()
     except ImportError:
         pytest.skip("mediapipe is not installed: parity tests skipped")
     if not VIDEOS.is_dir():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kaocap.capture import default_image
 from kaocap.errors import ModelError, RuntimeNotAvailable
 from kaocap.landmarks import process as lmk
 from kaocap.models import model_path
 from kaocap.runtime import available_runtimes, open_session, opencv_threads
-from kaocap.capture import default_image
 
 TFLITE_RUNTIMES = [r for r in ("litert", "openvino") if r in available_runtimes()]
 

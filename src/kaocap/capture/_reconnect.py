@@ -64,7 +64,7 @@ class ReconnectingSource(Closing):
     def _drop(self, source: Source) -> None:
         try:
             source.close()
-        except Exception:  # noqa: BLE001 - a dying device may fail to close too
+        except Exception:  # a dying device may fail to close too
             logger.debug("close failed", exc_info=True)
         self._source = None
         if self.on_lost is not None:

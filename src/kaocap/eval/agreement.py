@@ -39,7 +39,7 @@ GOLDEN_CLIPS: tuple[tuple[str, int], ...] = (
 
 def frame_indices(total: int, count: int) -> list[int]:
     """``count`` frame indices spread evenly over ``total`` frames."""
-    return sorted({int(round(i * (total - 1) / max(count - 1, 1))) for i in range(count)})
+    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
 
 
 def decode_frames(path: Path, indices: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
@@ -118,7 +118,7 @@ def compare(ours: dict[str, NDArray], peer: dict[str, NDArray]) -> Agreement:
     worst = int(np.nanargmax(per_shape))
     angles = [rotation_angle_deg(a, b) for a, b in zip(ours["rotation"][both], peer["rotation"][both])]
     return Agreement(
-        frames=int(len(both)),
+        frames=len(both),
         both_found=int(both.sum()),
         detection_agreement=float(np.mean(ours["found"] == peer["found"])),
         landmark_median_iod=float(np.median(dist)),

@@ -42,7 +42,7 @@ class MediaPipePeer(Closing):
 
     def __init__(self, mode: str = "image", max_faces: int = 1) -> None:
         try:
-            mp, BaseOptions, vision = import_mediapipe()  # noqa: N806
+            mp, BaseOptions, vision = import_mediapipe()
         except ImportError as exc:
             raise RuntimeNotAvailable("the MediaPipe peer needs the mediapipe package: pip install mediapipe") from exc
         self._mp = mp

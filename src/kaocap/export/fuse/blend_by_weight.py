@@ -41,7 +41,7 @@ def blend_by_weight(first: ModelProto, second: ModelProto, *, weight: str, blend
     infos = infer_value_infos(model)
     outputs = []
     for out in blend:
-        a, b = (infos.get(p + out) for p in prefixes)
+        a, _ = (infos.get(p + out) for p in prefixes)
         rank = len(a.type.tensor_type.shape.dim) if a is not None else 0
         if rank == 0:
             raise GraphError(f"output {out!r} has no known sample dimension to blend along")
