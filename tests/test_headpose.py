@@ -27,14 +27,15 @@ def model():
     return LearnedModel(model_path(KAOCAP_FACE_MODEL))
 
 
-def test_the_model_follows_a_full_turn_without_jumps(model, turn):
-    from kaocap.eval.headpose import MAX_JUMP_DEG, turn_result
+def test_the_face_model_reads_its_front_range(model, turn):
+    """DMHead's split: the face model is the front branch, accurate while it sees the face; the
+    whole turn, the back of the head included, is the fusion's (test_the_tracker_follows_a_full_turn)."""
+    from kaocap.eval.headpose import turn_result
 
     result = turn_result(model, turn)
-    assert len(result.yaw_true) == 90 and result.passed and result.max_step_deg <= MAX_JUMP_DEG
-    back = np.abs(result.yaw_true) > 120
-    assert np.median(result.error_deg[back]) < 20.0, "the back of the head is a pose too"
-    assert np.median(result.error_deg) < 10.0
+    front = np.abs(result.yaw_true) <= 90
+    assert len(result.yaw_true) == 90 and front.sum() == 45
+    assert np.median(result.error_deg[front]) < 5.0 and np.percentile(result.error_deg[front], 90) < 15.0  # 2.5, 8.1
     assert result.landmark_found < 0.7  # the landmark path loses the turned-away head
 
 

@@ -113,7 +113,7 @@ _WHEEL_MEMBERS: dict[str, str] = {
 KAOCAP_FACE_MODEL = "kaocap_face_cnn"
 #: kaocap's full-range head model (every yaw; head ROI and presence): kaocap.pose.fusion.
 KAOCAP_HEAD_MODEL = "kaocap_head_cnn"
-OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_lmk.onnx", KAOCAP_HEAD_MODEL: "head_cnn_xs.onnx"}
+OWN_MODELS: dict[str, str] = {KAOCAP_FACE_MODEL: "blendshapes_cnn_s_gd.onnx", KAOCAP_HEAD_MODEL: "head_cnn_xs.onnx"}
 _OWN_DIR = Path(__file__).parent / "_data"
 
 
