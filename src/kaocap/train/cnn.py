@@ -116,9 +116,9 @@ class MobileNetV3Small(nn.Module):
         self.features = nn.Sequential(*layers)
         if config.pool not in ("avg", "gdconv"):
             raise ValueError(f"pool must be 'avg' or 'gdconv', got {config.pool!r}")
-        side = config.image_size
-        for *_, stride in ((0, 0, 0, 0, 0, 2), *config.blocks):
-            side = (side + stride - 1) // stride
+        side = config.image_size  # of the final map: the stem and every block round up
+        for stride in (2, *(block[-1] for block in config.blocks)):
+            side = -(-side // stride)
         c = self.out_channels
         self.gdconv = conv_bn(c, c, side, groups=c) if config.pool == "gdconv" else None
         if self.gdconv is not None:

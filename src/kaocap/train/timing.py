@@ -11,6 +11,7 @@ import torch
 from kaocap.constants import NUM_LANDMARKS
 from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch
 from kaocap.train.export import example_inputs
+from kaocap.train.loop import loss_weights
 from kaocap.train.losses import total_loss
 from kaocap.train.registry import create_model, get_card
 
@@ -35,8 +36,6 @@ class StepTime:
 def time_train_steps(model_id: str, *, batch_size: int = 64, steps: int = 20, threads: int | None = None) -> StepTime:
     """Time full training steps (augmentation for image learners, forward, loss, backward,
     AdamW) at ``batch_size`` on random inputs; the first 3 steps are warm-up."""
-    from kaocap.train.loop import loss_weights  # loop imports this module
-
     if threads:
         torch.set_num_threads(threads)
     card, rng = get_card(model_id), np.random.default_rng(0)
