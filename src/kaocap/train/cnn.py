@@ -41,10 +41,11 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new + divisor if new < 0.9 * value else new
 
 
-def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: nn.Module | None = None) -> nn.Sequential:
-    """Conv (no bias) + BatchNorm + optional activation; 'same' padding."""
+def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: nn.Module | None = None,
+            padding: int | None = None) -> nn.Sequential:  # fmt: skip
+    """Conv (no bias) + BatchNorm + optional activation; 'same' padding unless ``padding``."""
     layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if padding is None else padding, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
     ]
     if act is not None:
@@ -120,9 +121,8 @@ class MobileNetV3Small(nn.Module):
         for stride in (2, *(block[-1] for block in config.blocks)):
             side = -(-side // stride)
         c = self.out_channels
-        self.gdconv = conv_bn(c, c, side, groups=c) if config.pool == "gdconv" else None
-        if self.gdconv is not None:
-            self.gdconv[0].padding = (0, 0)  # one output cell: the kernel covers the whole map
+        # One output cell: the unpadded kernel covers the whole map.
+        self.gdconv = conv_bn(c, c, side, groups=c, padding=0) if config.pool == "gdconv" else None
         self._init()
 
     def _init(self) -> None:

@@ -126,6 +126,7 @@ _CNN2: dict[str, Any] = {"landmark_aux": 1.0, "extra": {"loss": {"standardised":
 
 @register_model(LearnerCard("blendshapes_cnn_s_gd", "cnn", "image", "blendshapes_cnn_s_lmk + global depthwise pooling + per-shape standardised loss", **_CNN2))
 def blendshapes_cnn_s_gd(**kw: Any) -> Any:
+    kw.setdefault("image_size", CARDS["blendshapes_cnn_s_gd"].image_size)  # the pooling kernel's side follows it
     return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
 
 
