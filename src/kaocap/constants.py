@@ -21,6 +21,11 @@ BLENDSHAPES: tuple[str, ...] = (
     "noseSneerRight", "tongueOut",
 )  # fmt: skip
 BLENDSHAPE_INDEX: dict[str, int] = {name: i for i, name in enumerate(BLENDSHAPES)}
+#: ``values[BLENDSHAPE_MIRROR]`` are the blendshapes of the mirrored face (each ...Left shape
+#: swapped with its ...Right partner, the rest in place).
+BLENDSHAPE_MIRROR: tuple[int, ...] = tuple(
+    BLENDSHAPE_INDEX[n.replace("Left", "#").replace("Right", "Left").replace("#", "Right")] for n in BLENDSHAPES
+)
 
 #: The output order of MediaPipe's blendshape network (``kBlendshapeNames`` in
 #: mediapipe/tasks/cc/vision/face_landmarker/face_blendshapes_graph.cc): ``_neutral`` then the
@@ -52,6 +57,10 @@ LANDMARK_RIGHT_EYE_OUTER = 33
 LANDMARK_LEFT_EYE_OUTER = 263
 LANDMARK_RIGHT_IRIS = 468
 LANDMARK_LEFT_IRIS = 473
+#: The iris points' mirror partners (centre, then the ring: 469 <-> 476, 470 <-> 475,
+#: 471 <-> 474, 472 <-> 477; the 468 mesh points' partners come from the canonical face,
+#: kaocap.train.augment.landmark_mirror).
+IRIS_MIRROR: tuple[int, ...] = (473, 476, 475, 474, 477, 468, 471, 470, 469, 472)
 LANDMARK_NOSE_TIP = 1
 LANDMARK_UPPER_LIP = 13
 LANDMARK_LOWER_LIP = 14

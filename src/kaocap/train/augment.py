@@ -1,6 +1,9 @@
 """Crop augmentations (numpy/OpenCV), with the labels they change kept consistent.
 
-A small affine is a crop of the crop through a perturbed :class:`kaocap.types.Roi` (shift,
+A horizontal flip is the mirrored face: each ...Left blendshape swaps with its ...Right
+partner, each landmark with its mirror partner (x -> 1 - x), and the head rotation becomes
+``F @ R @ F`` with ``F = diag(-1, 1, 1)`` (yaw and roll change sign, pitch stays); so is the
+translation's x. A small affine is a crop of the crop through a perturbed :class:`kaocap.types.Roi` (shift,
 scale, in-plane rotation ``delta``), so the same conventions hold as for the data: landmarks go
 through ``Roi.crop_matrix`` and the head rotation as the crop sees it becomes
 ``Rz(delta) @ rotation_crop``. Colour jitter changes no label.
@@ -9,12 +12,14 @@ through ``Roi.crop_matrix`` and the head rotation as the crop sees it becomes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from kaocap.blendshapes.features import rotation_z
+from kaocap.constants import BLENDSHAPE_MIRROR, IRIS_MIRROR
 from kaocap.types import Roi
 
 
@@ -22,7 +27,8 @@ from kaocap.types import Roi
 class AugmentConfig:
     """Ranges (uniform, +-): shift in crop fractions, scale factor, rotation in degrees;
     brightness/contrast/saturation as relative factors, gain per RGB channel, noise in 0..1
-    units (std); grey: probability of a greyscale crop."""
+    units (std); grey: probability of a greyscale crop; flip: probability of the mirrored face
+    (0 keeps the random draws, so the weights, of a run made before flips existed)."""
 
     shift: float = 0.04
     scale: float = 0.08
@@ -33,6 +39,40 @@ class AugmentConfig:
     gain: float = 0.06
     noise: float = 0.015
     grey: float = 0.05
+    flip: float = 0.0
+
+
+@cache
+def landmark_mirror() -> NDArray[np.intp]:
+    """(478,) the mirror partner of each landmark: for the 468 mesh points the canonical face's
+    point nearest to its mirror image (MediaPipe's canonical face is exactly symmetric, so this
+    is a permutation and its own inverse), then :data:`kaocap.constants.IRIS_MIRROR`."""
+    from kaocap.pose.process import load_face_geometry
+
+    canonical = load_face_geometry().canonical.astype(np.float64)
+    mirrored = canonical * np.array([-1.0, 1.0, 1.0])
+    mesh = np.argmin(np.linalg.norm(canonical[None] - mirrored[:, None], axis=2), axis=1)
+    return np.concatenate([mesh, np.asarray(IRIS_MIRROR)])
+
+
+def flip_batch(crops: NDArray[np.uint8], labels: dict[str, NDArray], flip: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """Mirror the crops where ``flip`` (N,) is True, and their ``labels`` (the arrays of
+    kaocap.train.batches.label_arrays, changed in place) alike. Returns the crops (a copy)."""
+    out = crops.copy()
+    rows = np.flatnonzero(flip)
+    if not len(rows):
+        return out
+    out[rows] = crops[rows, :, ::-1]
+    shapes = list(BLENDSHAPE_MIRROR)
+    labels["blendshapes"][rows] = labels["blendshapes"][rows][:, shapes]
+    labels["valid"][rows] = labels["valid"][rows][:, shapes]
+    lm = labels["landmarks"][rows][:, landmark_mirror()]
+    lm[..., 0] = 1.0 - lm[..., 0]
+    labels["landmarks"][rows] = lm
+    f = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
+    labels["rotation_crop"][rows] = f @ labels["rotation_crop"][rows] @ f
+    labels["translation_cm"][rows, 0] *= -1.0
+    return out
 
 
 def affine_batch(crops: NDArray[np.uint8], landmarks: NDArray[np.float32], rotation_crop: NDArray[np.float32],

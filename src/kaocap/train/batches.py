@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from kaocap.blendshapes.features import geometric_features, normalise_mesh, rotation_z
 from kaocap.pose import head
-from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch
+from kaocap.train.augment import AugmentConfig, affine_batch, colour_batch, flip_batch
 from kaocap.train.samples import SampleSet
 
 _CHUNK = 4096
@@ -41,15 +41,20 @@ def usable(input_kind: str, samples: SampleSet) -> NDArray[np.bool_]:
     return samples.mesh_ok()
 
 
+def label_arrays(samples: SampleSet, idx: NDArray[np.intp]) -> dict[str, NDArray]:
+    """Labels of the samples ``idx`` (copies, see kaocap.train.losses for the keys)."""
+    return {
+        "blendshapes": samples.blendshapes[idx],
+        "valid": samples.valid[idx],
+        "rotation_crop": samples.rotation_crop[idx],
+        "translation_cm": samples.translation_cm[idx],
+        "landmarks": samples.landmarks[idx],
+    }
+
+
 def label_batch(samples: SampleSet, idx: NDArray[np.intp]) -> dict[str, torch.Tensor]:
     """Labels of the samples ``idx`` as tensors (see kaocap.train.losses)."""
-    return {
-        "blendshapes": torch.from_numpy(samples.blendshapes[idx]),
-        "valid": torch.from_numpy(samples.valid[idx]),
-        "rotation_crop": torch.from_numpy(samples.rotation_crop[idx]),
-        "translation_cm": torch.from_numpy(samples.translation_cm[idx]),
-        "landmarks": torch.from_numpy(samples.landmarks[idx]),
-    }
+    return {k: torch.from_numpy(v) for k, v in label_arrays(samples, idx).items()}
 
 
 def image_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Generator | None,
@@ -59,15 +64,18 @@ def image_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Genera
     The image tensor is a channels-last view of the (B, S, S, 3) array (no copy): the CNN trains
     in channels-last memory format, which is the faster one for its depthwise convolutions on CPU.
     """
-    labels = label_batch(samples, idx)
+    labels = label_arrays(samples, idx)
     crops = samples.crops[idx]
     if rng is not None and cfg is not None:
-        crops, lm, rot = affine_batch(crops, samples.landmarks[idx], samples.rotation_crop[idx], rng, cfg)
-        labels["landmarks"], labels["rotation_crop"] = torch.from_numpy(lm), torch.from_numpy(rot)
+        if cfg.flip > 0:
+            crops = flip_batch(crops, labels, rng.random(len(idx)) < cfg.flip)
+        crops, labels["landmarks"], labels["rotation_crop"] = affine_batch(
+            crops, labels["landmarks"], labels["rotation_crop"], rng, cfg)
     images = np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
     if rng is not None and cfg is not None:
         images = colour_batch(images, rng, cfg)
-    return {"image": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)}, labels
+    tensors = {k: torch.from_numpy(v) for k, v in labels.items()}
+    return {"image": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)}, tensors
 
 
 def head_batch(samples: SampleSet, idx: NDArray[np.intp], rng: np.random.Generator | None,

@@ -130,6 +130,17 @@ def blendshapes_cnn_s_gd(**kw: Any) -> Any:
     return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
 
 
+#: The second face CNN trained on mirrored faces half the time (labels swapped left/right):
+#: twice the faces, and no side the data favours.
+_CNN2_FLIP: dict[str, Any] = {**_CNN2, "extra": {**_CNN2["extra"], "augment": {"flip": 0.5}}}
+
+
+@register_model(LearnerCard("blendshapes_cnn_s_gdf", "cnn", "image", "blendshapes_cnn_s_gd + horizontal flips with left/right labels swapped", **_CNN2_FLIP))
+def blendshapes_cnn_s_gdf(**kw: Any) -> Any:
+    kw.setdefault("image_size", CARDS["blendshapes_cnn_s_gdf"].image_size)
+    return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
+
+
 @register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", train_steps=14_000))
 def blendshapes_cnn_xs(**kw: Any) -> Any:
     return _nets().ImageCNN(width=0.75, **kw)

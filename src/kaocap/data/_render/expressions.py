@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from kaocap.constants import BLENDSHAPE_INDEX, BLENDSHAPES
+from kaocap.constants import BLENDSHAPE_INDEX, BLENDSHAPE_MIRROR, BLENDSHAPES
 from kaocap.stream.csv_livelink import eye_angles_rad, read_livelink_csv
 
 #: The real iPhone take under ../shared/data used for co-activations.
@@ -100,11 +100,6 @@ class Expression:
     eye_angles_rad: NDArray[np.float32]
 
 
-def _mirror_index() -> NDArray[np.intp]:
-    swap = {n: n.replace("Left", "#").replace("Right", "Left").replace("#", "Right") for n in BLENDSHAPES}
-    return np.array([_I[swap[n]] for n in BLENDSHAPES])
-
-
 @cache
 def load_prior(path: str | Path = DEFAULT_PRIOR_PATH) -> NDArray[np.float32]:
     """(T, 52) float32 ARKit frames of a Live Link Face CSV (kaocap.BLENDSHAPES order)."""
@@ -156,7 +151,7 @@ def sample_arkit(rng: np.random.Generator, prior: NDArray[np.float32] | None) ->
     elif mode in (1, 2):
         frame = prior[rng.integers(len(prior))].astype(np.float64)  # type: ignore[index]
         if rng.random() < 0.5:
-            frame = frame[_mirror_index()]
+            frame = frame[list(BLENDSHAPE_MIRROR)]
         w = frame * (rng.uniform(0.7, 1.3) if mode == 1 else rng.uniform(0.2, 0.9))
         w = w + rng.normal(0, 0.02, len(w)) * (w > 0)
     if mode >= 2:
