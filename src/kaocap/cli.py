@@ -38,7 +38,7 @@ def _batches(text: str) -> tuple[int, ...]:
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--config", help="TOML file with pipeline settings (command-line options override it)")
-    g.add_argument("--model", choices=MODELS, help="face model: kaocap's own CNN or MediaPipe's networks")
+    g.add_argument("--model", choices=MODELS, help="face model: kaocap's own CNN (default) or MediaPipe's landmark + blendshape networks")
     g.add_argument("--max-faces", type=int, help="most faces to track (default 1)")
     g.add_argument("--detect-every-frame", action="store_true", help="no tracking: run the detector on every frame")
     g.add_argument("--filter", dest="filter", action="store_const", const=True, help="One Euro smoothing on (default: on for cameras)")

@@ -76,11 +76,11 @@ class RuntimeConfig:
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """Everything the pipeline needs. model: the face model, "kaocap" (kaocap's own CNN) or
-    "mediapipe" (MediaPipe's landmark + blendshape networks). calibration: path of a
-    neutral-face calibration JSON."""
+    """Everything the pipeline needs. model: the face model, "kaocap" (kaocap's own CNN, the
+    default) or "mediapipe" (MediaPipe's landmark + blendshape networks). calibration: path of
+    a neutral-face calibration JSON."""
 
-    model: str = "mediapipe"
+    model: str = "kaocap"
     max_faces: int = 1
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -24,7 +24,7 @@ def _real_inputs(model_id: str) -> dict[str, np.ndarray]:
     from kaocap import Pipeline
     from kaocap.config import PipelineConfig, TrackingConfig
 
-    with Pipeline(PipelineConfig(tracking=TrackingConfig(enabled=False))) as pipe:
+    with Pipeline(PipelineConfig(model="mediapipe", tracking=TrackingConfig(enabled=False))) as pipe:
         face = pipe(image, 1).faces[0]
     if model_id == "mediapipe_face_landmarks":
         return {"input_12": lmk.crop(image, [face.roi])}
