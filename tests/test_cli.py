@@ -125,6 +125,11 @@ def test_calibrate_then_run_with_it(tmp_path, capsys):
     rows = [json.loads(line)["faces"][0]["blendshapes"] for line in out.read_text().splitlines()]
     resting = np.median([[r[k] for k in ("eyeSquintLeft", "mouthClose", "browDownLeft")] for r in rows], axis=0)
     assert resting.max() < 0.05
+    assert neutral["model"] == "kaocap"
+    capsys.readouterr()
+    assert main(["run", str(shared("videos", *CLIP)), "--calibration", str(cal), "--model", "mediapipe", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "recorded with --model kaocap" in err
 
 
 def test_bench_prints_the_table(capsys):

@@ -84,12 +84,17 @@ def test_calibration_makes_rest_read_zero(tmp_path):
         def __init__(self, values):
             self.faces = (type("F", (), {"blendshapes": values})(),)
 
-    cal = Calibration.from_results([_R(v) for v in rest])
+    cal = Calibration.from_results([_R(v) for v in rest], model="kaocap")
     assert np.median([cal.apply(v) for v in rest], axis=0).max() < 0.02
     assert np.allclose(cal.apply(np.ones(52, np.float32)), 1.0)
     cal.save(tmp_path / "n.json")
     again = Calibration.load(tmp_path / "n.json")
     np.testing.assert_allclose(again.neutral, cal.neutral)
+    assert again.model == "kaocap"
+    again.check_model("kaocap", "n.json")
+    with pytest.raises(ConfigError, match="recorded with --model kaocap, this run uses --model mediapipe"):
+        again.check_model("mediapipe", "n.json")
+    Calibration(cal.neutral, 30).check_model("mediapipe", "old.json")  # files from before: any model
     (tmp_path / "bad.json").write_text('{"neutral": {}}')
     with pytest.raises(ConfigError, match="unreadable or incomplete"):
         Calibration.load(tmp_path / "bad.json")

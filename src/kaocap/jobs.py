@@ -285,6 +285,6 @@ def calibrate(source: str | int | Path | None, out: str | Path, *, seconds: floa
             if frame.timestamp_ms - first > seconds * 1000:
                 break
             results.append(pipe.process(frame))
-    calibration = Calibration.from_results(results, min_frames=1 if len(results) < 10 else 10)
+    calibration = Calibration.from_results(results, min_frames=1 if len(results) < 10 else 10, model=cfg.model)
     calibration.save(out)
     return calibration

@@ -137,6 +137,10 @@ class Pipeline(Closing):
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config or PipelineConfig()
+        # Checked first: a wrong file fails before any network opens.
+        self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
+        if self._calibration is not None:
+            self._calibration.check_model(self.config.model, self.config.calibration)
         rt, threads = self.config.runtime, self.config.runtime.threads
         self._detector = FaceDetector(self._open("detector", "mediapipe_face_detector", rt.detector, threads),
                                       self.config.detector)  # fmt: skip
@@ -161,7 +165,6 @@ class Pipeline(Closing):
         # Opened on the first search (its networks come from a wheel fetched once): None = not yet.
         self._head_finder = None
         self._find_heads = self.config.tracking.find_heads and self.config.tracking.enabled
-        self._calibration = Calibration.load(self.config.calibration) if self.config.calibration else None
         self._filtering = bool(self.config.filter.enabled)
         self.reset()
 

@@ -94,7 +94,7 @@ def tiny_dataset(tmp_path_factory):
 
 #: Learner -> optimiser steps (batch 16) in these tests.
 STEPS = {"blendshapes_feat_mlp": 40, "blendshapes_mesh_mlp": 40, "blendshapes_hybrid_mlp": 40,
-         "blendshapes_cnn_s": 10, "blendshapes_cnn_s_lmk": 10, "blendshapes_cnn_s_gd": 10, "head_cnn_xs": 40}  # fmt: skip
+         "blendshapes_cnn_s": 10, "blendshapes_cnn_s_lmk": 10, "blendshapes_cnn_s_gd": 10, "blendshapes_cnn_s_gdf": 10, "head_cnn_xs": 40}  # fmt: skip
 #: blendshapes_cnn_s exports the landmark learner's graph less one head: not exported here.
 EXPORTED = [m for m in STEPS if m != "blendshapes_cnn_s"]
 

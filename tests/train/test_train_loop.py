@@ -66,7 +66,7 @@ def test_image_learners_fit_the_fp16_budget(trained):
     """The CNNs fit 3 MB fp16, the landmark head included (it is exported: the pipeline uses it)."""
     plain, lmk, gd = (trained[m].card for m in ("blendshapes_cnn_s", "blendshapes_cnn_s_lmk", "blendshapes_cnn_s_gd"))
     assert plain["size_mb_fp16"] < lmk["size_mb_fp16"] <= 3.0 and plain["params"] < lmk["params"]
-    assert gd["size_mb_fp16"] <= 3.0
+    assert gd["size_mb_fp16"] <= 3.0 and trained["blendshapes_cnn_s_gdf"].card["size_mb_fp16"] == gd["size_mb_fp16"]
 
 
 def test_fixed_seed_reproduces(tiny_dataset, tmp_path):
