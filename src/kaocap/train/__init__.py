@@ -13,7 +13,8 @@ blendshapes_mesh_mlp          881 725    1.76   MLP on the normalised 478-point 
 blendshapes_hybrid_mlp        502 717    1.01   features + mesh branches ((c))
 blendshapes_cnn_s           1 090 397    2.18   MobileNetV3-small-class CNN, 128 px crops ((d))
 blendshapes_cnn_s_lmk       1 458 935    2.92   same + 478-landmark head (exported: the pipeline tracks with it)
-blendshapes_cnn_s_gd        1 469 303    2.94   same + global depthwise pooling, standardised loss (shipped)
+blendshapes_cnn_s_gd        1 469 303    2.94   same + global depthwise pooling, standardised loss (shipped, the default)
+blendshapes_cnn_s_gdf       1 469 303    2.94   same, trained on mirrored faces half the time (worse: not shipped)
 blendshapes_cnn_xs            678 901    1.36   0.75-width CNN
 blendshapes_rules                   0    0      rule-based geometric solver ((e), numpy)
 =========================  ==========  =======  =============================================
@@ -32,7 +33,8 @@ wall time, the step time and the command)::
 
 The shipped face model (kaocap.models.KAOCAP_FACE_MODEL) is ``blendshapes_cnn_s_gd``'s ONNX:
 13,000 steps, 80 min on both cores of the 2-core machine (2.6-3 steps/s with two threads on an
-otherwise idle machine; the first CNN's 6,457 steps took 74 min on one).
+otherwise idle machine; the first CNN's 6,457 steps took 74 min on one). It is the pipeline's
+default face model (kaocap.config.PipelineConfig.model).
 """
 
 from __future__ import annotations
