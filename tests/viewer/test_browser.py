@@ -100,7 +100,8 @@ def test_head_follows_the_clip_in_headless_chromium(tmp_path: Path) -> None:
     page_jaw = {s["frame"]: s["jawOpen"] for s in samples}
     closed = [page_jaw[f] for f in CLOSED if f in page_jaw]
     opened = [page_jaw[f] for f in OPEN if f in page_jaw]
-    assert closed and opened and max(closed) < 0.1 and max(opened) > 0.5, (closed, opened)
+    # kaocap's face CNN (the default) reads 0.07-0.13 on this closed mouth (MediaPipe's < 0.1)
+    assert closed and opened and max(closed) < 0.15 and max(opened) > 0.5, (closed, opened)
     for sample in samples:
         face = sent[sample["frame"]]
         assert sample["jawOpen"] == pytest.approx(face["blendshapes"]["jawOpen"], abs=1e-6)
