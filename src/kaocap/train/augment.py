@@ -1,9 +1,11 @@
 """Crop augmentations (numpy/OpenCV), with the labels they change kept consistent.
 
 A horizontal flip is the mirrored face: each ...Left blendshape swaps with its ...Right
-partner, each landmark with its mirror partner (x -> 1 - x), and the head rotation becomes
-``F @ R @ F`` with ``F = diag(-1, 1, 1)`` (yaw and roll change sign, pitch stays); so is the
-translation's x. A small affine is a crop of the crop through a perturbed :class:`kaocap.types.Roi` (shift,
+partner, each landmark with its mirror partner (x -> 1 - x), the head rotation becomes
+``F @ R @ F`` with ``F = diag(-1, 1, 1)`` (yaw and roll change sign, pitch stays) and the
+translation's x changes sign.
+
+A small affine is a crop of the crop through a perturbed :class:`kaocap.types.Roi` (shift,
 scale, in-plane rotation ``delta``), so the same conventions hold as for the data: landmarks go
 through ``Roi.crop_matrix`` and the head rotation as the crop sees it becomes
 ``Rz(delta) @ rotation_crop``. Colour jitter changes no label.

@@ -131,7 +131,9 @@ def blendshapes_cnn_s_gd(**kw: Any) -> Any:
 
 
 #: The second face CNN trained on mirrored faces half the time (labels swapped left/right):
-#: twice the faces, and no side the data favours.
+#: twice the faces, no side favoured. Measured worse than blendshapes_cnn_s_gd on every
+#: measure (README): the MediaPipe teacher is not mirror-symmetric, so a symmetric student
+#: agrees less with it. Kept for exact-label data, where that does not hold.
 _CNN2_FLIP: dict[str, Any] = {**_CNN2, "extra": {**_CNN2["extra"], "augment": {"flip": 0.5}}}
 
 
