@@ -70,12 +70,12 @@ def test_crop_then_uncrop_is_identity(w, h, rotation, cx, cy):
 
 
 def _face(**changes):
-    values = dict(
-        face_id=0, score=0.9, box=np.zeros(4, np.float32), landmarks=np.zeros((478, 3), np.float32),
-        blendshapes=np.zeros(52, np.float32), blendshapes_valid=np.ones(52, bool),
-        pose=HeadPose(np.eye(3, dtype=np.float32), np.array([0, 0, -50], np.float32)),
-        roi=Roi(np.zeros(2, np.float32), np.ones(2, np.float32), 0.0),
-    )  # fmt: skip
+    values = {
+        "face_id": 0, "score": 0.9, "box": np.zeros(4, np.float32), "landmarks": np.zeros((478, 3), np.float32),
+        "blendshapes": np.zeros(52, np.float32), "blendshapes_valid": np.ones(52, bool),
+        "pose": HeadPose(np.eye(3, dtype=np.float32), np.array([0, 0, -50], np.float32)),
+        "roi": Roi(np.zeros(2, np.float32), np.ones(2, np.float32), 0.0),
+    }  # fmt: skip
     values.update(changes)
     return Face(**values)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_reconnects_with_increasing_timestamps_and_new_sizes():
     sizes = [f.image.shape[1] for f in frames]
     assert sizes == [64, 64, 64, 80, 80, 64, 64]
     ts = [f.timestamp_ms for f in frames]
-    assert all(b > a for a, b in zip(ts, ts[1:])) and [f.index for f in frames] == list(range(7))
+    assert all(b > a for a, b in pairwise(ts)) and [f.index for f in frames] == list(range(7))
     assert src.reconnects == 2 and len(lost) == 2 and all(c.closed for c in opened[:-1])
 
 
@@ -127,4 +128,4 @@ def test_video_file_replaced_while_read(tmp_path):
     assert widths[-1] == frames[0].shape[1]  # the repaired file, reopened after failed tries
     assert all(r.faces for r in results), "the pipeline followed every resolution change"
     ts = [r.timestamp_ms for r in results]
-    assert all(b > a for a, b in zip(ts, ts[1:])) and len(lost) >= 3 and src.reconnects >= 3
+    assert all(b > a for a, b in pairwise(ts)) and len(lost) >= 3 and src.reconnects >= 3

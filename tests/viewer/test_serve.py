@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import kaocap.viewer.server as viewer_server
@@ -95,12 +96,12 @@ def test_a_viewer_failure_is_logged_once_and_the_viewer_restarts(monkeypatch, ca
 
     monkeypatch.setattr(viewer_server.ViewerServer, "send_frame", send_frame)
     results = []
-    thread, stop, url, out = _start(on_result=results.append)
+    thread, stop, url, _out = _start(on_result=results.append)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     try:
         with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT_S, proxy=None) as client:
             client.recv(timeout=30)
-            with pytest.raises(Exception):  # the broken server's connection goes away
+            with pytest.raises(ConnectionClosed):  # the broken server's connection goes away
                 while True:
                     client.recv(timeout=TIMEOUT_S)
         with _reconnect(port) as client:  # as the page does, after a pause
