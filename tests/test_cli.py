@@ -132,6 +132,17 @@ def test_calibrate_then_run_with_it(tmp_path, capsys):
     assert "\n" not in err and "recorded with --model kaocap" in err
 
 
+def test_info_names_the_default_and_every_model_with_its_hash(capsys):
+    from kaocap.models import CARDS, KAOCAP_FACE_MODEL, OWN_MODELS, model_path, sha256_file
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "default face model: kaocap" in out
+    face = model_path(KAOCAP_FACE_MODEL)
+    assert f"{KAOCAP_FACE_MODEL}: {face.stem}," in out and sha256_file(face)[:16] in out
+    assert all(f"\n{m}: " in out for m in [*OWN_MODELS, *CARDS])
+
+
 def test_bench_prints_the_table(capsys):
     assert main(["bench", "--frames", "8", "--no-peer"]) == 0
     out = capsys.readouterr().out
