@@ -25,7 +25,7 @@ def _one_line_error(capsys, needle: str) -> None:
 def test_run_on_the_embedded_default(capsys):
     assert main(["run", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "a face in 1" in out and "face 0:" in out and "mouthSmile" in out
+    assert "a face in 1" in out and "face model kaocap" in out and "face 0:" in out and "mouthSmile" in out
 
 
 def test_run_writes_every_output(tmp_path):

@@ -118,12 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kaocap.jobs import run
 
     _apply_run_options(args)
+    config = _config(args)
     with _stop_on_signals() as stop:
-        summary = run(_input(args), _config(args), jsonl=args.jsonl, csv=args.csv, preview=args.preview,
+        summary = run(_input(args), config, jsonl=args.jsonl, csv=args.csv, preview=args.preview,
                       send=args.send or (), landmarks=not args.no_landmarks, max_frames=args.max_frames,
                       max_fps=args.max_fps, stop=stop, progress=not args.quiet and args.jsonl != "-")  # fmt: skip
     if args.jsonl != "-":
-        _print_summary(summary)
+        _print_summary(summary, config.model)
     if args.stats:
         print("\n".join(summary.stats_lines()), file=sys.stderr if args.jsonl == "-" else sys.stdout)
     if summary.error is not None:
@@ -132,9 +133,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary, model: str) -> None:
     print(f"{summary.source}: {summary.frames} frames, a face in {summary.frames_with_face}, "
-          f"{summary.ms_per_frame:.1f} ms/frame")  # fmt: skip
+          f"{summary.ms_per_frame:.1f} ms/frame, face model {model}")  # fmt: skip
     last = summary.last
     if last is None or not last.faces or summary.frames > 1:
         for path in summary.outputs:
