@@ -176,6 +176,15 @@ def task_path() -> Path:
     )
 
 
+def mirror_partners(canonical: NDArray[np.floating]) -> NDArray[np.intp]:
+    """(N,) the mirror partner of each canonical point: the point nearest to its mirror image
+    (x -> -x). MediaPipe's canonical face is exactly left-right symmetric, so this is a
+    permutation and its own inverse; midline points are their own partners."""
+    points = np.asarray(canonical, dtype=np.float64)
+    mirrored = points * np.array([-1.0, 1.0, 1.0])
+    return np.argmin(np.linalg.norm(points[None] - mirrored[:, None], axis=2), axis=1)
+
+
 @cache
 def load_face_geometry(path: Path | None = None) -> FaceGeometry:
     """Canonical face + Procrustes weights from a ``.task`` bundle (default :func:`task_path`).

@@ -46,15 +46,12 @@ class AugmentConfig:
 
 @cache
 def landmark_mirror() -> NDArray[np.intp]:
-    """(478,) the mirror partner of each landmark: for the 468 mesh points the canonical face's
-    point nearest to its mirror image (MediaPipe's canonical face is exactly symmetric, so this
-    is a permutation and its own inverse), then :data:`kaocap.constants.IRIS_MIRROR`."""
-    from kaocap.pose.process import load_face_geometry
+    """(478,) the mirror partner of each landmark: the canonical face's for the 468 mesh points
+    (kaocap.pose.process.mirror_partners, a permutation and its own inverse), then
+    :data:`kaocap.constants.IRIS_MIRROR`."""
+    from kaocap.pose.process import load_face_geometry, mirror_partners
 
-    canonical = load_face_geometry().canonical.astype(np.float64)
-    mirrored = canonical * np.array([-1.0, 1.0, 1.0])
-    mesh = np.argmin(np.linalg.norm(canonical[None] - mirrored[:, None], axis=2), axis=1)
-    return np.concatenate([mesh, np.asarray(IRIS_MIRROR)])
+    return np.concatenate([mirror_partners(load_face_geometry().canonical), np.asarray(IRIS_MIRROR)])
 
 
 def flip_batch(crops: NDArray[np.uint8], labels: dict[str, NDArray], flip: NDArray[np.bool_]) -> NDArray[np.uint8]:

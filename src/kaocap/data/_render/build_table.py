@@ -19,6 +19,7 @@ from kaocap.data._render.ict import DEFAULT_HEAD_PATH, MOUTH_PARTS, IctModel, No
 from kaocap.data._render.labels import surface_points
 from kaocap.data._render.skin import skin_attributes
 from kaocap.errors import InputError
+from kaocap.pose.process import mirror_partners
 from kaocap.types import euler_to_matrix
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,8 @@ def open_mouth(model: IctModel) -> NDArray[np.float32]:
 def symmetrise(points: NDArray[np.float64], canonical: NDArray[np.float64]) -> NDArray[np.float64]:
     """(468, 3) points averaged with their mirror partners (x -> -x). MediaPipe's canonical face
     and ICT's mean head are both exactly left-right symmetric; the partner of landmark i is the
-    canonical point nearest to i's mirror image."""
-    mirror = np.array([1.0, 1.0, 1.0])
-    mirror[0] = -1.0
-    partner = np.argmin(np.linalg.norm(canonical[None] - (canonical * mirror)[:, None], axis=2), axis=1)
-    return 0.5 * (points + points[partner] * mirror)
+    canonical point nearest to i's mirror image (kaocap.pose.process.mirror_partners)."""
+    return 0.5 * (points + points[mirror_partners(canonical)] * np.array([-1.0, 1.0, 1.0]))
 
 
 def measure_mesh_points(model: IctModel, mesh: NDArray[np.float32],
