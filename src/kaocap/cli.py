@@ -233,16 +233,14 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from kaocap.blendshapes.learned import read_card
-    from kaocap.models import CARDS, OWN_MODELS, cache_dir, model_path
+    from kaocap.models import CARDS, OWN_MODELS, cache_dir, own_model
     from kaocap.runtime import available_runtimes
 
     print(f"runtimes installed: {', '.join(available_runtimes())}")
     print(f"cache: {cache_dir()}")
     print(f"default face model: {PipelineConfig().model} (--model: {', '.join(MODELS)})")
     for model_id in OWN_MODELS:  # committed with the package; the card's hash is checked here
-        path = model_path(model_id)
-        card = read_card(path)
+        path, card = own_model(model_id)
         print(f"{model_id}: {card['model_id']}, {card['description']}; {path.name} sha256 "
               f"{card['sha256'][path.name][:16]}…; {card.get('licence', '')}")  # fmt: skip
     for card in CARDS.values():

@@ -141,17 +141,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def own_model(model_id: str) -> tuple[Path, dict]:
+    """(path, card) of one of kaocap's own models (OWN_MODELS), its sha256 checked against the card."""
+    from kaocap.blendshapes.learned import read_card
+
+    path = _OWN_DIR / OWN_MODELS[model_id]
+    return path, read_card(path)
+
+
 def model_path(model_id: str) -> Path:
     """A verified local path of the model ``model_id``, extracting it on first use.
 
     Raises ModelError if the id is unknown or the file's sha256 does not match its card.
     """
     if model_id in OWN_MODELS:
-        from kaocap.blendshapes.learned import read_card
-
-        path = _OWN_DIR / OWN_MODELS[model_id]
-        read_card(path)  # checks the sha256
-        return path
+        return own_model(model_id)[0]
     card = CARDS.get(model_id)
     if card is None:
         raise ModelError(f"unknown model {model_id!r}; known: {', '.join([*OWN_MODELS, *CARDS])}")

@@ -126,7 +126,12 @@ _CNN2: dict[str, Any] = {"landmark_aux": 1.0, "extra": {"loss": {"standardised":
 
 @register_model(LearnerCard("blendshapes_cnn_s_gd", "cnn", "image", "blendshapes_cnn_s_lmk + global depthwise pooling + per-shape standardised loss", **_CNN2))
 def blendshapes_cnn_s_gd(**kw: Any) -> Any:
-    kw.setdefault("image_size", CARDS["blendshapes_cnn_s_gd"].image_size)  # the pooling kernel's side follows it
+    return _gdconv_cnn("blendshapes_cnn_s_gd", **kw)
+
+
+def _gdconv_cnn(model_id: str, **kw: Any) -> Any:
+    """The landmark CNN with global depthwise pooling, its kernel sized from the card's image_size."""
+    kw.setdefault("image_size", CARDS[model_id].image_size)
     return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
 
 
@@ -139,8 +144,7 @@ _CNN2_FLIP: dict[str, Any] = {**_CNN2, "extra": {**_CNN2["extra"], "augment": {"
 
 @register_model(LearnerCard("blendshapes_cnn_s_gdf", "cnn", "image", "blendshapes_cnn_s_gd + horizontal flips with left/right labels swapped", **_CNN2_FLIP))
 def blendshapes_cnn_s_gdf(**kw: Any) -> Any:
-    kw.setdefault("image_size", CARDS["blendshapes_cnn_s_gdf"].image_size)
-    return _nets().ImageCNN(width=1.0, landmark_aux=True, pool="gdconv", **kw)
+    return _gdconv_cnn("blendshapes_cnn_s_gdf", **kw)
 
 
 @register_model(LearnerCard("blendshapes_cnn_xs", "cnn", "image", "0.75-width MobileNetV3-small-class CNN on 128 px crops", train_steps=14_000))
